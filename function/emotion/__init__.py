@@ -1,0 +1,1 @@
+"""The function's building blocks: settings, image decoding, classifier, result writer."""

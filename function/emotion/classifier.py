@@ -1,0 +1,94 @@
+"""The int8 TFLite emotion model and its metadata, loaded once per container."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+try:  # LiteRT, the successor of tflite-runtime, is what the function ships
+    from ai_edge_litert.interpreter import Interpreter
+except ImportError:  # pragma: no cover - older deployments
+    from tflite_runtime.interpreter import Interpreter
+
+
+class ModelIntegrityError(RuntimeError):
+    """The model file does not match its metadata (checksum, labels or input spec)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    emotion: str
+    confidence: float
+    scores: dict[str, float]
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class EmotionClassifier:
+    def __init__(self, model_path: Path, metadata_path: Path, num_threads: int = 1):
+        self.metadata = json.loads(Path(metadata_path).read_text())
+        expected = self.metadata.get("sha256")
+        actual = sha256_of(model_path)
+        if expected != actual:
+            raise ModelIntegrityError(
+                f"{Path(model_path).name} has sha256 {actual}, but {Path(metadata_path).name} "
+                f"expects {expected}: refusing to load a model that is not the one described"
+            )
+        self.labels: list[str] = list(self.metadata["labels"])
+        self.name: str = self.metadata["name"]
+        self.version: str = self.metadata["version"]
+        self.sha256 = actual
+
+        self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        # Everything about the input comes from the model itself, not from constants here.
+        inp = self.interpreter.get_input_details()[0]
+        out = self.interpreter.get_output_details()[0]
+        self._input_index, self._output_index = inp["index"], out["index"]
+        self.input_shape = tuple(int(d) for d in inp["shape"])  # (1, H, W, 1)
+        self.input_dtype = inp["dtype"]
+        self.input_scale, self.input_zero_point = inp["quantization"]
+        self.output_scale, self.output_zero_point = out["quantization"]
+        if int(out["shape"][-1]) != len(self.labels):
+            raise ModelIntegrityError(
+                f"the model has {out['shape'][-1]} outputs but the metadata lists {len(self.labels)} labels"
+            )
+
+    @classmethod
+    def load(cls, model_dir: Path, model_name: str, num_threads: int = 1) -> "EmotionClassifier":
+        model_dir = Path(model_dir)
+        return cls(model_dir / f"{model_name}.tflite", model_dir / f"{model_name}.json", num_threads)
+
+    @property
+    def image_size(self) -> int:
+        return self.input_shape[1]
+
+    def quantize_input(self, pixels: np.ndarray) -> np.ndarray:
+        """Float pixels (0..255, HxW) to the model's input tensor."""
+        x = pixels.reshape(self.input_shape)
+        if np.issubdtype(self.input_dtype, np.integer):
+            info = np.iinfo(self.input_dtype)
+            x = np.round(x / self.input_scale + self.input_zero_point)
+            x = np.clip(x, info.min, info.max)
+        return x.astype(self.input_dtype)
+
+    def predict(self, pixels: np.ndarray) -> Prediction:
+        self.interpreter.set_tensor(self._input_index, self.quantize_input(pixels))
+        self.interpreter.invoke()
+        raw = self.interpreter.get_tensor(self._output_index)[0]
+        if np.issubdtype(raw.dtype, np.integer):
+            probs = (raw.astype(np.float64) - self.output_zero_point) * self.output_scale
+        else:
+            probs = raw.astype(np.float64)
+        probs = np.clip(probs, 0.0, None)
+        total = probs.sum()
+        # int8 softmax steps are 1/256: renormalize so the scores always sum to 1.
+        probs = probs / total if total > 0 else np.full_like(probs, 1.0 / len(probs))
+        best = int(probs.argmax())
+        scores = {label: float(p) for label, p in zip(self.labels, probs)}
+        return Prediction(self.labels[best], float(probs[best]), scores)

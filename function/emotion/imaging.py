@@ -1,0 +1,133 @@
+"""Safe image decoding and preprocessing to the model's input.
+
+Every failure becomes an ``ImageError`` with a stable code: a bad upload is a final answer,
+never a crash or a retry.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# We enforce our own pixel cap before decoding; Pillow's global one would only warn or raise
+# with a less specific message.
+Image.MAX_IMAGE_PIXELS = None
+
+BACKGROUND = 255  # transparent pixels are flattened onto white, as viewers show them
+
+
+class ImageError(Exception):
+    """A bad upload. ``code`` is stable and machine-readable; the message is for humans."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class DecodedImage:
+    gray: Image.Image  # mode "L", EXIF orientation applied, first frame
+    width: int  # as uploaded (before orientation), in pixels
+    height: int
+    format: str
+    frames: int
+
+
+def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) -> DecodedImage:
+    """Decode ``data`` to an 8-bit grayscale image, or raise ``ImageError``.
+
+    ``draft_size`` lets JPEG decoding scale down on the fly (much faster for phone photos)
+    when the caller only needs that many pixels on the short side.
+    """
+    if not data:
+        raise ImageError("empty", "the object is empty (0 bytes)")
+    try:
+        im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError("not_an_image", "the object is not an image format we can read") from None
+    except Exception as exc:  # Pillow raises many types on hostile headers
+        raise ImageError("corrupt", f"the image header could not be read: {exc}") from None
+
+    width, height = im.size
+    if width < 1 or height < 1:
+        raise ImageError("corrupt", f"the image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageError(
+            "too_many_pixels",
+            f"{width}x{height} is {width * height:,} pixels; the limit is {max_pixels:,}",
+        )
+    fmt = im.format or "unknown"
+    frames = getattr(im, "n_frames", 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "truncated EXIF": not fatal
+            if draft_size and fmt == "JPEG":
+                im.draft("RGB" if im.mode not in ("L",) else "L", (draft_size, draft_size))
+            im.seek(0)  # first frame of animations
+            im.load()
+            gray = to_gray(im)
+            gray = _apply_orientation(im, gray)
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise ImageError("corrupt", f"the image data is truncated or corrupt: {exc}") from None
+    return DecodedImage(gray=gray, width=width, height=height, format=fmt, frames=frames)
+
+
+def to_gray(im: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit gray: 16-bit and float are rescaled, transparency flattened."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        if im.mode == "F":
+            lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+            arr, top = (arr - lo), max(hi - lo, 1e-12)
+        arr = np.clip(np.nan_to_num(arr) / top * 255.0, 0, 255)
+        return Image.fromarray(arr.round().astype(np.uint8), "L")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (BACKGROUND,) * 3 + (255,))
+        im = Image.alpha_composite(background, rgba)
+    if im.mode == "L":
+        return im
+    if im.mode not in ("RGB", "1"):
+        im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, P ...
+    return im.convert("L")
+
+
+def _apply_orientation(original: Image.Image, gray: Image.Image) -> Image.Image:
+    """Rotate/flip as the EXIF orientation says; a bogus orientation value is ignored."""
+    try:
+        orientation = original.getexif().get(0x0112, 1)
+    except Exception:
+        return gray
+    transpose = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation if isinstance(orientation, int) else 1)
+    return gray.transpose(transpose) if transpose is not None else gray
+
+
+def preprocess_face(gray: Image.Image, size: int) -> np.ndarray:
+    """Center-crop to a square and resize to ``size`` x ``size``: float32 pixels in 0..255.
+
+    Training crops are square faces; cropping (not squashing) keeps a face's proportions.
+    """
+    w, h = gray.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    square = gray.crop((left, top, left + side, top + side))
+    if square.size != (size, size):
+        square = square.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.asarray(square, dtype=np.float32)

@@ -1,0 +1,45 @@
+"""All configuration of the function, read once from the environment (set by template.yaml)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
+
+# Extensions the function classifies. template.yaml's S3 suffix filters list exactly these,
+# in lower, UPPER and Title case (S3 suffix filters are case-sensitive); a test keeps them in step.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic")
+RESULT_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_name: str = "emotion4"
+    model_dir: Path = MODEL_DIR
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 50_000_000  # about a 50-megapixel photo; more is treated as a decompression bomb
+    num_threads: int = 1
+    image_extensions: tuple[str, ...] = field(default=IMAGE_EXTENSIONS)
+    result_suffix: str = RESULT_SUFFIX
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        defaults = cls()
+        return cls(
+            model_name=env.get("MODEL_NAME", defaults.model_name),
+            model_dir=Path(env.get("MODEL_DIR", defaults.model_dir)),
+            max_image_bytes=int(env.get("MAX_IMAGE_BYTES", defaults.max_image_bytes)),
+            max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
+            num_threads=int(env.get("NUM_THREADS", defaults.num_threads)),
+        )
+
+    def is_result(self, key: str) -> bool:
+        return key.lower().endswith(self.result_suffix)
+
+    def is_image_key(self, key: str) -> bool:
+        return key.lower().endswith(self.image_extensions)
+
+    def result_key(self, key: str) -> str:
+        return key + self.result_suffix

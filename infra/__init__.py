@@ -1,0 +1,1 @@
+"""Deployment helpers and the local pipeline (an S3 stand-in, no AWS account)."""

@@ -1,0 +1,1 @@
+"""Offline training for the emotion service: data report, model zoo, training, quantization."""

@@ -1,0 +1,151 @@
+"""Command-line entry point: ``python -m train STEP [options]``.
+
+Steps: report (data report), fit (one model), compare (all seven), export (the winner),
+quantize (int8 TFLite + metadata for the function).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of progress output
+
+from .config import DEFAULT_CLASSES, DEFAULT_DATA_DIR, SEED  # noqa: E402
+from .data import DatasetError, parse_classes  # noqa: E402
+
+REPORTS_DIR = Path("reports")
+RUNS_DIR = Path("runs")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
+                   help="class-folder dataset root holding train/ and validation/ (default: %(default)s)")
+    p.add_argument("--classes", default=",".join(DEFAULT_CLASSES),
+                   help="comma-separated FER2013 emotions to use (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="read at most this many images per class and split (quick runs, tests)")
+
+
+def _fit_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=60, help="maximum epochs (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size (default: %(default)s, as in the study)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing (default: %(default)s)")
+    p.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
+    p.add_argument("--patience", type=int, default=10,
+                   help="epochs without val-loss improvement before early stopping (default: %(default)s)")
+    p.add_argument("--max-minutes", type=float, default=None, help="time budget per model, in minutes")
+    p.add_argument("--seed", type=int, default=SEED, help="random seed (default: %(default)s)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --runs")
+    p.add_argument("--no-imagenet", action="store_true",
+                   help="do not try to download ImageNet weights for the transfer models")
+    p.add_argument("--runs", type=Path, default=RUNS_DIR,
+                   help="checkpoint and log folder, never committed (default: %(default)s)")
+
+
+def _fit_config(args, model: str):
+    from .training import FitConfig
+    return FitConfig(model=model, epochs=args.epochs, batch_size=args.batch_size,
+                     learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
+                     class_weights=args.class_weights, patience=args.patience,
+                     max_minutes=args.max_minutes, seed=args.seed, resume=args.resume,
+                     imagenet=not args.no_imagenet)
+
+
+def _load(args, splits=("train", "validation")):
+    from .data import load_split
+    classes = parse_classes(args.classes)
+    print(f"loading {', '.join(splits)} from {args.data} for {', '.join(classes)}")
+    return classes, [load_split(args.data, s, classes, args.limit) for s in splits]
+
+
+def cmd_report(args) -> None:
+    from .report import data_report
+    classes, (train, val) = _load(args)
+    data_report({"train": train, "validation": val}, args.out)
+
+
+def cmd_fit(args) -> None:
+    from .training import fit
+    _, (train, val) = _load(args)
+    fit(_fit_config(args, args.model), train, val, args.runs)
+
+
+def cmd_compare(args) -> None:
+    from .compare import compare
+    from .zoo import ZOO
+    models = args.models.split(",") if args.models else list(ZOO)
+    _, (train, val) = _load(args)
+    compare([_fit_config(args, m) for m in models], train, val, args.runs, args.out)
+
+
+def cmd_export(args) -> None:
+    from .compare import export_winner
+    export_winner(args.runs, args.out, args.model)
+
+
+def cmd_quantize(args) -> None:
+    from .quantize import quantize_and_ship
+    classes, (train, val) = _load(args)
+    quantize_and_ship(args.model, train, val, args.out, args.reports, args.name,
+                      args.representative, args.version)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .zoo import ZOO
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
+
+    p = steps.add_parser("report", help="data report: counts, imbalance, samples, mean faces, duplicates")
+    _common(p)
+    p.add_argument("--out", type=Path, default=REPORTS_DIR / "data",
+                   help="folder for report.md, report.json and PNGs (default: %(default)s)")
+    p.set_defaults(func=cmd_report)
+
+    p = steps.add_parser("fit", help="train one zoo model")
+    _common(p)
+    _fit_flags(p)
+    p.add_argument("--model", choices=list(ZOO), default="complex_cnn_1", help="zoo model (default: %(default)s)")
+    p.set_defaults(func=cmd_fit)
+
+    p = steps.add_parser("compare", help="train the zoo models and write the comparison table")
+    _common(p)
+    _fit_flags(p)
+    p.add_argument("--models", default=None, help="comma-separated subset of the zoo (default: all seven)")
+    p.add_argument("--out", type=Path, default=REPORTS_DIR / "comparison",
+                   help="folder for comparison.md/.json and the winner's plots (default: %(default)s)")
+    p.set_defaults(func=cmd_compare)
+
+    p = steps.add_parser("export", help="export a trained model (default: the comparison's winner) for quantization")
+    p.add_argument("--runs", type=Path, default=RUNS_DIR, help="folder holding the trained runs (default: %(default)s)")
+    p.add_argument("--model", default=None, help="zoo model to export instead of the comparison's winner")
+    p.add_argument("--out", type=Path, default=Path("models"),
+                   help="folder for the exported float model (default: %(default)s)")
+    p.set_defaults(func=cmd_export)
+
+    p = steps.add_parser("quantize", help="full-integer int8 TFLite model + metadata + float/int8 evaluation")
+    _common(p)
+    p.add_argument("--model", type=Path, required=True, help="exported float .keras model (from the export step)")
+    p.add_argument("--name", default=None, help="file stem in function/model/ (default: emotion<N classes>)")
+    p.add_argument("--representative", type=int, default=600,
+                   help="representative images from the train split, stratified by class (default: %(default)s)")
+    p.add_argument("--version", default="1.0.0", help="model version written to the metadata (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("function/model"),
+                   help="where the int8 model and its metadata go (default: %(default)s)")
+    p.add_argument("--reports", type=Path, default=REPORTS_DIR / "quantization",
+                   help="folder for the float-vs-int8 evaluation (default: %(default)s)")
+    p.set_defaults(func=cmd_quantize)
+
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except DatasetError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
