@@ -88,6 +88,7 @@ def process_upload(record: S3EventRecord) -> dict:
             metric.add_dimension(name="code", value=err.code)
     except _ObjectGone:
         logger.warning("object deleted before it could be read; nothing to classify")
+        metrics.add_metric(name="UploadsGone", unit=MetricUnit.Count, value=1)
         return {"key": key, "status": "gone"}
 
     result_key = SETTINGS.result_key(key)

@@ -83,7 +83,7 @@ def cmd_compare(args) -> None:
 
 def cmd_export(args) -> None:
     from .compare import export_winner
-    export_winner(args.runs, args.out, args.model)
+    export_winner(args.runs, args.out, args.model, args.comparison)
 
 
 def cmd_quantize(args) -> None:
@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p = steps.add_parser("export", help="export a trained model (default: the comparison's winner) for quantization")
     p.add_argument("--runs", type=Path, default=RUNS_DIR, help="folder holding the trained runs (default: %(default)s)")
     p.add_argument("--model", default=None, help="zoo model to export instead of the comparison's winner")
+    p.add_argument("--comparison", type=Path, default=REPORTS_DIR / "comparison" / "comparison.json",
+                   help="comparison result naming the winner (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("models"),
                    help="folder for the exported float model (default: %(default)s)")
     p.set_defaults(func=cmd_export)

@@ -87,7 +87,7 @@ def to_gray(im: Image.Image) -> Image.Image:
             lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
             arr, top = (arr - lo), max(hi - lo, 1e-12)
         arr = np.clip(np.nan_to_num(arr) / top * 255.0, 0, 255)
-        return Image.fromarray(arr.round().astype(np.uint8), "L")
+        return Image.fromarray(arr.round().astype(np.uint8))
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` (local pipeline on the samples) and `make test`.
+# Each installs what it needs into virtual environments inside the checkout.
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .venv-sam
+SAM_CLI_VERSION := 1.170.0
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: demo test train-report quantize sam-build sam-local clean
+
+$(VENV)/.base: requirements.txt function/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.train: $(VENV)/.base train/requirements.txt
+	$(VENV)/bin/pip install -q -r requirements.txt -r train/requirements.txt
+	touch $@
+
+# The SAM CLI pins its own dependencies: it gets an environment of its own.
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+demo: $(VENV)/.base
+	$(VENV)/bin/python -m infra.local_pipeline $(ARGS)
+
+test: $(VENV)/.train $(SAM_VENV)/.installed
+	SAM_CLI=$(abspath $(SAM_VENV))/bin/sam $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+train-report: $(VENV)/.train
+	$(VENV)/bin/python -m train report
+
+sam-build: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/sam build
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache

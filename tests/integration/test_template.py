@@ -1,0 +1,159 @@
+"""template.yaml: lint, SAM validation, the trigger design, least privilege, and the build."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.stack import ROOT, TEMPLATE, load_template, parameter_defaults, trigger_rules
+
+sys.path.insert(0, str(ROOT / "function"))
+from emotion.settings import IMAGE_EXTENSIONS, Settings  # noqa: E402
+
+TEMPLATE_DOC = load_template()
+RESOURCES = TEMPLATE_DOC["Resources"]
+FUNCTION = RESOURCES["EmotionFunction"]["Properties"]
+PREFIX = parameter_defaults(TEMPLATE_DOC)["UploadsPrefix"]
+
+
+def sam_cli() -> str:
+    """The SAM CLI from its own environment (make installs it in .venv-sam)."""
+    for candidate in (os.environ.get("SAM_CLI"), str(ROOT / ".venv-sam" / "bin" / "sam"), shutil.which("sam")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail("SAM CLI not found: run `make test` (it installs aws-sam-cli into .venv-sam)")
+
+
+def run(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_cfn_lint_passes():
+    proc = run([str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("flags", [[], ["--lint"]], ids=["validate", "validate-lint"])
+def test_sam_validate_passes(flags):
+    # Plain validate runs the SAM transform (catching e.g. circular dependencies); --lint runs cfn-lint.
+    proc = run([sam_cli(), "validate", "--region", "us-east-1", *flags])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "is a valid SAM Template" in proc.stdout + proc.stderr
+
+
+def test_trigger_lets_every_image_extension_in_whatever_the_case():
+    suffixes = {rule.suffix for rule in trigger_rules(TEMPLATE_DOC)}
+    expected = {case(ext) for ext in IMAGE_EXTENSIONS for case in (str.lower, str.upper, str.title)}
+    assert suffixes == expected
+    assert all(rule.prefix == PREFIX and rule.events == "s3:ObjectCreated:*" for rule in trigger_rules(TEMPLATE_DOC))
+
+
+def _triggers(key: str) -> bool:
+    return any(key.startswith(r.prefix) and key.endswith(r.suffix) for r in trigger_rules(TEMPLATE_DOC))
+
+
+@pytest.mark.parametrize("name", ["IMG_001.JPG", "photo.jpeg", "scan.Png", "anim.gif", "x.webp", "y.HEIC", "z.tiff"])
+def test_phone_and_desktop_names_trigger(name):
+    assert _triggers(PREFIX + name)
+    assert Settings().is_image_key(PREFIX + name)
+
+
+def test_no_result_can_trigger_the_function():
+    """Every possible result key is <image key>.json; no rule's suffix can match it."""
+    for rule in trigger_rules(TEMPLATE_DOC):
+        image_key = f"{PREFIX}a/b{rule.suffix}"
+        assert _triggers(image_key)
+        assert not _triggers(image_key + Settings().result_suffix)
+        assert not rule.suffix.lower().endswith(".json")
+
+
+def _function_statements():
+    statements = []
+    for policy in FUNCTION["Policies"]:
+        statements.extend(policy.get("Statement", []))
+    return statements
+
+
+def test_function_policy_is_least_privilege():
+    allowed = {}
+    for st in _function_statements():
+        assert st["Effect"] == "Allow"
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        assert not any("*" in a for a in actions), actions
+        for action in actions:
+            allowed[action] = st["Resource"]
+    assert set(allowed) == {"s3:GetObject", "s3:PutObject", "sqs:SendMessage"}
+    read = allowed["s3:GetObject"]["Fn::Sub"]
+    write = allowed["s3:PutObject"]["Fn::Sub"]
+    bucket_arn = "arn:${AWS::Partition}:s3:::" + RESOURCES["UploadBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+    assert read == bucket_arn + "/${UploadsPrefix}*"
+    assert write == bucket_arn + "/${UploadsPrefix}*.json"  # results only
+    assert allowed["sqs:SendMessage"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
+
+
+def test_bucket_is_private_encrypted_and_tls_only():
+    bucket = RESOURCES["UploadBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    statement = RESOURCES["UploadBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_failures_retention_and_concurrency_are_configured():
+    destination = FUNCTION["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert destination["Type"] == "SQS"
+    assert RESOURCES["EmotionFunctionLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert FUNCTION["ReservedConcurrentExecutions"] == {"Ref": "ReservedConcurrency"}
+    assert TEMPLATE_DOC["Globals"]["Function"]["Runtime"] == "python3.11"
+    assert parameter_defaults(TEMPLATE_DOC)["Architecture"] == "x86_64"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """`sam build` for both architectures (the glibc guard: a too-new wheel fails here)."""
+    out = {}
+    for arch in ("x86_64", "arm64"):
+        build_dir = tmp_path_factory.mktemp(f"sam-{arch}")
+        proc = run([sam_cli(), "build", "--build-dir", str(build_dir), "--parameter-overrides",
+                    f"Architecture={arch}"], timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        out[arch] = build_dir / "EmotionFunction"
+    return out
+
+
+def test_sam_build_succeeds_for_both_architectures(built):
+    for arch, machine in (("x86_64", "x86-64"), ("arm64", "aarch64")):
+        sos = list((built[arch] / "ai_edge_litert").glob("*.so"))
+        assert sos, arch
+        header = sos[0].read_bytes()[:20]
+        assert header[:4] == b"\x7fELF"
+        e_machine = int.from_bytes(header[18:20], "little")
+        assert e_machine == {"x86-64": 62, "aarch64": 183}[machine]
+        assert (built[arch] / "model" / "emotion4.tflite").exists()
+        assert not (built[arch] / "tensorflow").exists()  # never full TensorFlow at run time
+
+
+def test_built_x86_package_classifies_a_face(built):
+    """Import the exact built package (its own numpy, pillow, LiteRT) and classify a sample."""
+    sample = next((ROOT / "infra" / "samples").glob("happy-*.jpg"))
+    code = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); import numpy, PIL;"
+        "import app, emotion.imaging as im;"
+        "assert app.__file__.startswith(sys.argv[1]), app.__file__;"
+        "d = im.decode_image(open(sys.argv[2], 'rb').read(), 10**8);"
+        "p = app.CLASSIFIER.predict(im.preprocess_face(d.gray, 48));"
+        "print(json.dumps({'emotion': p.emotion, 'numpy': numpy.__version__, 'numpy_file': numpy.__file__}))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", code, str(built["x86_64"]), str(sample)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["numpy_file"].startswith(str(built["x86_64"]))
+    assert out["numpy"] == "2.2.6"
+    assert out["emotion"] in ("happy", "neutral", "sad", "surprise")

@@ -1,0 +1,160 @@
+"""Training pipeline on tiny generated data: loader, zoo, one epoch, report, quantization."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from train.config import EMOTIONS
+from train.data import DatasetError, load_split, parse_classes
+
+keras = pytest.importorskip("keras")
+
+from train import zoo  # noqa: E402
+
+# Parameter counts for four classes, pinned so an accidental architecture change is noticed.
+PARAMS_4 = {
+    "cnn_model_1": 683_140,
+    "cnn_model_2": 2_354_468,
+    "vgg16": 14_716_740,
+    "resnet50v2": 25_667_076,
+    "efficientnetv2b2": 10_216_290,
+    "complex_cnn_1": 1_851_252,
+    "complex_cnn_2": 3_621_156,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """A class-folder tree of 48x48 JPEGs whose classes differ in brightness (learnable)."""
+    root = tmp_path_factory.mktemp("fer")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("validation", 4)):
+        for k, emotion in enumerate(EMOTIONS):
+            folder = root / split / emotion
+            folder.mkdir(parents=True)
+            for i in range(n):
+                arr = np.clip(rng.normal(30 + 30 * k, 10, (48, 48)), 0, 255).astype(np.uint8)
+                Image.fromarray(arr).save(folder / f"{i}.jpg")
+    # one exact duplicate across splits and one blank image, for the report
+    (root / "validation" / "happy" / "dup.jpg").write_bytes((root / "train" / "happy" / "0.jpg").read_bytes())
+    Image.new("L", (48, 48), 128).save(root / "train" / "sad" / "blank.png")
+    return root
+
+
+def test_parse_classes_orders_and_validates():
+    assert parse_classes("surprise,Happy") == ("happy", "surprise")
+    with pytest.raises(DatasetError, match="unknown emotion"):
+        parse_classes("happy,joy")
+    with pytest.raises(DatasetError, match="two"):
+        parse_classes("happy")
+
+
+def test_load_split_subsets_and_limits(tiny_data):
+    split = load_split(tiny_data, "train", ("happy", "sad"), limit=5)
+    assert split.images.shape == (10, 48, 48, 1) and split.images.dtype == np.uint8
+    assert split.counts() == {"happy": 5, "sad": 5}
+    with pytest.raises(DatasetError, match="no split"):
+        load_split(tiny_data, "test", ("happy", "sad"))
+    (tiny_data / "partial" / "happy").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="no images"):
+        load_split(tiny_data, "partial", ("happy", "sad"))
+    Image.new("L", (48, 48)).save(tiny_data / "partial" / "happy" / "a.png")
+    with pytest.raises(DatasetError, match="missing"):
+        load_split(tiny_data, "partial", ("happy", "sad"))
+
+
+def test_cli_rejects_unknown_classes(capsys):
+    from train.__main__ import main
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--classes", "happy,bored"])
+    assert exc.value.code == 2
+    assert "unknown emotion(s) bored" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", list(zoo.ZOO))
+def test_zoo_models_build_with_pinned_params(name):
+    model = zoo.build(name, 4, weights=None)
+    assert model.input_shape == (None, 48, 48, 1)
+    assert model.output_shape == (None, 4)
+    assert model.count_params() == PARAMS_4[name]
+    assert zoo.build(name, 7, weights=None).output_shape == (None, 7)
+
+
+def test_augmentation_is_inactive_at_inference():
+    model = zoo.build("cnn_model_1", 4)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 1)).astype("float32")
+    np.testing.assert_allclose(model(x, training=False), model(x, training=False))
+
+
+@pytest.mark.parametrize("name", ["cnn_model_1", "complex_cnn_1"])
+def test_one_epoch_on_tiny_data(tiny_data, tmp_path, name):
+    from train.training import FitConfig, fit
+    classes = ("happy", "sad", "surprise")
+    train, val = load_split(tiny_data, "train", classes), load_split(tiny_data, "validation", classes)
+    summary = fit(FitConfig(model=name, epochs=1, batch_size=8, max_minutes=2), train, val, tmp_path)
+    assert summary["epochs"] == 1 and 0 <= summary["val_acc"] <= 1
+    for f in ("best.keras", "last.keras", "history.csv", "curves.png", "summary.json"):
+        assert (tmp_path / name / f).exists(), f
+    # Resume continues from the recorded epoch.
+    summary = fit(FitConfig(model=name, epochs=2, batch_size=8, resume=True), train, val, tmp_path)
+    assert summary["epochs"] == 2
+
+
+def test_time_budget_stops_training(tiny_data, tmp_path):
+    from train.training import FitConfig, fit
+    classes = ("happy", "sad")
+    train, val = load_split(tiny_data, "train", classes), load_split(tiny_data, "validation", classes)
+    summary = fit(FitConfig(model="cnn_model_1", epochs=50, batch_size=4, max_minutes=1e-4), train, val, tmp_path)
+    assert summary["budget_exhausted"] and summary["epochs"] == 1
+
+
+def test_data_report_on_tiny_data(tiny_data, tmp_path):
+    from train.report import data_report
+    classes = ("happy", "sad")
+    splits = {s: load_split(tiny_data, s, classes) for s in ("train", "validation")}
+    report = data_report(splits, tmp_path)
+    assert report["splits"]["train"]["per_class"] == {"happy": 12, "sad": 13}
+    assert report["splits"]["train"]["near_constant"] == 1
+    assert report["duplicates"]["groups_across_splits"] == 1
+    for f in ("report.md", "report.json", "samples.png", "mean_faces.png"):
+        assert (tmp_path / f).exists()
+    assert json.loads((tmp_path / "report.json").read_text())["classes"] == ["happy", "sad"]
+
+
+def test_choose_winner_by_accuracy_then_loss():
+    from train.compare import choose_winner
+    rows = [{"model": "a", "val_acc": 0.8, "val_loss": 0.6}, {"model": "b", "val_acc": 0.8, "val_loss": 0.5},
+            {"model": "c", "val_acc": 0.7, "val_loss": 0.1}]
+    assert choose_winner(rows)["model"] == "b"
+
+
+def test_quantization_gives_int8_io_and_matches_float(tiny_data, tmp_path):
+    from train.quantize import convert_int8, representative_indices
+    from ai_edge_litert.interpreter import Interpreter
+    classes = ("happy", "sad", "surprise")
+    train = load_split(tiny_data, "train", classes)
+    model = zoo.build("cnn_model_1", len(classes), augment=False)
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(train.images.astype("float32"), keras.utils.to_categorical(train.labels), epochs=3, verbose=0)
+    rep = representative_indices(train.labels, 9)
+    assert np.bincount(train.labels[rep]).tolist() == [3, 3, 3]
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(convert_int8(model, train.images[rep]))
+    interp = Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    assert inp["dtype"] == np.int8 and out["dtype"] == np.int8
+    scale, zero = inp["quantization"]
+    # Parity on a small fixed set: the int8 model agrees with the float model.
+    agree = 0
+    for image in train.images[:12].astype("float32"):
+        q = np.clip(np.round(image / scale + zero), -128, 127).astype(np.int8)[None]
+        interp.set_tensor(inp["index"], q)
+        interp.invoke()
+        o_scale, o_zero = out["quantization"]
+        probs = (interp.get_tensor(out["index"])[0].astype(float) - o_zero) * o_scale
+        expected = model(image[None], training=False)[0]
+        agree += int(np.argmax(probs) == np.argmax(expected))
+        assert np.abs(probs - np.asarray(expected)).max() < 0.1
+    assert agree >= 11

@@ -1,0 +1,86 @@
+"""Train the zoo, tabulate it beside the study, pick the winner, export it for quantization."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .data import Split
+from .evaluate import summarize
+from .plots import plot_confusion
+from .training import FitConfig, export_inference_model, fit
+from .zoo import ZOO
+
+
+def choose_winner(rows: list[dict]) -> dict:
+    """Best validation accuracy; ties broken by the lower validation loss."""
+    return min(rows, key=lambda r: (-r["val_acc"], r["val_loss"]))
+
+
+def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, cfg in enumerate(configs, 1):
+        print(f"[{i}/{len(configs)}] {cfg.model}")
+        summary = fit(cfg, train, val, runs_dir)
+        entry = ZOO[cfg.model]
+        summary.update(input=entry.input, study_params=entry.study_params, study_val_loss=entry.study_val_loss,
+                       study_val_acc=entry.study_val_acc, size_bytes=summary["params"] * 4,
+                       max_minutes=cfg.max_minutes)
+        rows.append(summary)
+    winner = choose_winner(rows)
+    probs = np.load(Path(runs_dir) / winner["model"] / "val_probs.npy")
+    metrics = summarize(probs, val.labels, list(val.classes))
+    plot_confusion(np.array(metrics["confusion_matrix"]), list(val.classes), out / "winner_confusion.png",
+                   f"{winner['model']} (validation)")
+    result = {"classes": list(val.classes), "validation_images": len(val), "train_images": len(train),
+              "rows": rows, "winner": winner["model"], "winner_metrics": metrics}
+    (out / "comparison.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "comparison.md").write_text(_markdown(result))
+    print(f"winner: {winner['model']} (val_acc {winner['val_acc']:.4f}); table in {out}/comparison.md")
+    return result
+
+
+def export_winner(runs_dir: Path, out_dir: Path, model_name: str | None,
+                  comparison: Path = Path("reports/comparison/comparison.json")) -> Path:
+    if model_name is None:
+        model_name = json.loads(Path(comparison).read_text())["winner"]
+    run = Path(runs_dir) / model_name
+    summary = json.loads((run / "summary.json").read_text())
+    trained = keras.models.load_model(run / "best.keras")
+    path = Path(out_dir) / f"{model_name}-{len(summary['classes'])}class.keras"
+    export_inference_model(trained, model_name, len(summary["classes"]), path)
+    path.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"exported {model_name} ({', '.join(summary['classes'])}) without augmentation to {path}")
+    return path
+
+
+def _markdown(r: dict) -> str:
+    lines = ["# Model comparison", "",
+             f"Classes: {', '.join(r['classes'])}. Train: FER2013 Training ({r['train_images']} images); "
+             f"validation: FER2013 PublicTest ({r['validation_images']} images). The study's figures are on "
+             "its own validation set, so they are context, not a like-for-like comparison.", "",
+             "| model | input | params (ours / study) | ImageNet weights | val loss (ours / study) | "
+             "val acc (ours / study) | epochs | budget | train time | float size |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        transfer = ZOO[row["model"]].transfer
+        weights = ("yes" if row["pretrained"] else "no: random init (no download)") if transfer else "n/a"
+        budget = f"{row['max_minutes']:g} min" if row.get("max_minutes") else "none"
+        if row.get("budget_exhausted"):
+            budget += " (hit)"
+        mark = " **(winner)**" if row["model"] == r["winner"] else ""
+        lines.append(
+            f"| {row['model']}{mark} | {row['input']} | {row['params']:,} / {row['study_params']:,} | {weights} | "
+            f"{row['val_loss']:.3f} / {row['study_val_loss']:.2f} | {row['val_acc']:.3f} / {row['study_val_acc']:.2f} | "
+            f"{row['epochs']} | {budget} | {row['train_seconds'] / 60:.1f} min | {row['size_bytes'] / 2**20:.1f} MiB |")
+    m = r["winner_metrics"]
+    lines += ["", f"Winner (best validation accuracy, ties by loss): **{r['winner']}**, accuracy {m['accuracy']:.4f}, "
+              f"loss {m['loss']:.4f}.", "", "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+    for c, v in m["per_class"].items():
+        lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
+    lines += ["", "![winner confusion matrix](winner_confusion.png)", "",
+              "Validation loss is plain cross-entropy (no label smoothing), comparable across rows.", ""]
+    return "\n".join(lines)
