@@ -41,7 +41,7 @@ class _ObjectGone(Exception):
 
 @cache
 def s3_client():
-    return boto3.client("s3")
+    return boto3.client("s3", endpoint_url=SETTINGS.s3_endpoint_url)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -20,6 +20,8 @@ class Settings:
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 50_000_000  # about a 50-megapixel photo; more is treated as a decompression bomb
     num_threads: int = 1
+    # Empty in AWS. `sam local invoke` sets it to reach a local S3 stand-in (moto_server).
+    s3_endpoint_url: str | None = None
     image_extensions: tuple[str, ...] = field(default=IMAGE_EXTENSIONS)
     result_suffix: str = RESULT_SUFFIX
 
@@ -33,6 +35,7 @@ class Settings:
             max_image_bytes=int(env.get("MAX_IMAGE_BYTES", defaults.max_image_bytes)),
             max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
             num_threads=int(env.get("NUM_THREADS", defaults.num_threads)),
+            s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
         )
 
     def is_result(self, key: str) -> bool:
