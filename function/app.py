@@ -39,6 +39,10 @@ class _ObjectGone(Exception):
     """The object was deleted before it could be read: nothing to classify, nothing to retry."""
 
 
+class _ObjectReplaced(Exception):
+    """The object's ETag no longer matches the event's: a newer upload has its own event."""
+
+
 @cache
 def s3_client():
     return boto3.client("s3", endpoint_url=SETTINGS.s3_endpoint_url)
@@ -90,6 +94,11 @@ def process_upload(record: S3EventRecord) -> dict:
         logger.warning("object deleted before it could be read; nothing to classify")
         metrics.add_metric(name="UploadsGone", unit=MetricUnit.Count, value=1)
         return {"key": key, "status": "gone"}
+    except _ObjectReplaced:
+        # Re-uploaded since this event: the newer upload's own event writes the result.
+        logger.info("object replaced since this event; its newer event will classify it")
+        metrics.add_metric(name="UploadsSuperseded", unit=MetricUnit.Count, value=1)
+        return {"key": key, "status": "superseded"}
 
     result_key = SETTINGS.result_key(key)
     store_result(bucket, result_key, result)
@@ -103,11 +112,17 @@ def read_upload(source: Source, timing: dict[str, float]) -> bytes:
     """Download the object, refusing more than ``max_image_bytes``."""
     started = time.perf_counter()
     limit = SETTINGS.max_image_bytes
+    # If-Match pins the read to the content this event announced, so a duplicate or late
+    # event can never overwrite the result of a newer upload under the same key.
+    condition = {"IfMatch": source.etag} if source.etag else {}
     try:
-        response = s3_client().get_object(Bucket=source.bucket, Key=source.key)
+        response = s3_client().get_object(Bucket=source.bucket, Key=source.key, **condition)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404"):
             raise _ObjectGone() from exc
+        if code in ("PreconditionFailed", "412"):
+            raise _ObjectReplaced() from exc
         raise  # throttling, 5xx, access denied: let Lambda retry and, finally, the failure destination
     source.size = response.get("ContentLength", source.size)
     source.etag = (response.get("ETag") or source.etag or "").strip('"') or None

@@ -12,6 +12,7 @@ import os
 import sys
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
@@ -61,12 +62,26 @@ def import_handler(reload: bool = False) -> ModuleType:
     return app
 
 
+def failure_record(event: dict[str, Any], error: Exception, attempts: int, context: LocalContext) -> dict[str, Any]:
+    """What Lambda sends to an on-failure destination when retries are exhausted."""
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "requestContext": {"requestId": context.aws_request_id, "functionArn": context.invoked_function_arn,
+                           "condition": "RetriesExhausted", "approximateInvokeCount": attempts},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+    }
+
+
 class LocalDeployment:
     """Bucket + notification queue + handler, inside an active ``moto.mock_aws``."""
 
     def __init__(self, bucket: str = "emotion-local-uploads", overrides: dict[str, Any] | None = None,
-                 reload: bool = False):
+                 reload: bool = False, max_retries: int = 2):
         self.bucket = bucket
+        self.max_retries = max_retries  # as the template's EventInvokeConfig
         template = load_template()
         self.rules = trigger_rules(template, overrides)
         self.prefix = self.rules[0].prefix
@@ -78,6 +93,7 @@ class LocalDeployment:
             "Attributes"]["QueueArn"]
         self.s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration=notification_configuration(self.rules, queue_arn))
+        self.failure_queue_url = self.sqs.create_queue(QueueName=f"{bucket}-failures")["QueueUrl"]
         self.app = import_handler(reload=reload)
         self.invocations = 0
 
@@ -99,9 +115,21 @@ class LocalDeployment:
             for message in messages:
                 event = json.loads(message["Body"])
                 if "Records" in event:  # skip s3:TestEvent, sent when the notification is configured
-                    self.invocations += 1
-                    outcomes.extend(self.app.handler(event, LocalContext())["results"])
+                    outcomes.extend(self.invoke_async(event))
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def invoke_async(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Lambda's asynchronous invocation: retry on error, then the on-failure destination."""
+        for attempt in range(1 + self.max_retries):
+            self.invocations += 1
+            context = LocalContext()
+            try:
+                return self.app.handler(event, context)["results"]
+            except Exception as exc:  # what Lambda would record as a function error
+                error = exc
+        self.sqs.send_message(QueueUrl=self.failure_queue_url,
+                              MessageBody=json.dumps(failure_record(event, error, 1 + self.max_retries, context)))
+        return []
 
     def result(self, key: str) -> dict[str, Any] | None:
         try:

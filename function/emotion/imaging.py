@@ -45,6 +45,12 @@ def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) ->
     """
     if not data:
         raise ImageError("empty", "the object is empty (0 bytes)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "Corrupt EXIF data": reported through the outcome instead
+        return _decode(data, max_pixels, draft_size)
+
+
+def _decode(data: bytes, max_pixels: int, draft_size: int | None) -> DecodedImage:
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -63,16 +69,11 @@ def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) ->
     fmt = im.format or "unknown"
     frames = getattr(im, "n_frames", 1)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "truncated EXIF": not fatal
-            if draft_size and fmt == "JPEG":
-                im.draft("RGB" if im.mode not in ("L",) else "L", (draft_size, draft_size))
-            im.seek(0)  # first frame of animations
-            im.load()
-            gray = to_gray(im)
-            gray = _apply_orientation(im, gray)
-    except ImageError:
-        raise
+        if draft_size and fmt == "JPEG":
+            im.draft("RGB" if im.mode != "L" else "L", (draft_size, draft_size))
+        im.seek(0)  # first frame of animations
+        im.load()
+        gray = _apply_orientation(im, to_gray(im))
     except Exception as exc:
         raise ImageError("corrupt", f"the image data is truncated or corrupt: {exc}") from None
     return DecodedImage(gray=gray, width=width, height=height, format=fmt, frames=frames)

@@ -1,6 +1,7 @@
 """All configuration of the function, read once from the environment (set by template.yaml)."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +12,14 @@ MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
 # in lower, UPPER and Title case (S3 suffix filters are case-sensitive); a test keeps them in step.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic")
 RESULT_SUFFIX = ".json"
+S3_MAX_KEY_BYTES = 1024  # S3's limit on key length (UTF-8)
+LONG_KEY_FOLDER = "_long-keys/"
 
 
 @dataclass(frozen=True)
 class Settings:
     model_name: str = "emotion4"
+    uploads_prefix: str = "uploads/"
     model_dir: Path = MODEL_DIR
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 50_000_000  # about a 50-megapixel photo; more is treated as a decompression bomb
@@ -31,6 +35,7 @@ class Settings:
         defaults = cls()
         return cls(
             model_name=env.get("MODEL_NAME", defaults.model_name),
+            uploads_prefix=env.get("UPLOADS_PREFIX", defaults.uploads_prefix),
             model_dir=Path(env.get("MODEL_DIR", defaults.model_dir)),
             max_image_bytes=int(env.get("MAX_IMAGE_BYTES", defaults.max_image_bytes)),
             max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
@@ -45,4 +50,10 @@ class Settings:
         return key.lower().endswith(self.image_extensions)
 
     def result_key(self, key: str) -> str:
-        return key + self.result_suffix
+        """``<key>.json`` beside the image; for a key too long for that, a hashed name under
+        ``<uploads prefix>_long-keys/`` (the result names the full key in ``source.key``)."""
+        beside = key + self.result_suffix
+        if len(beside.encode()) <= S3_MAX_KEY_BYTES:
+            return beside
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return f"{self.uploads_prefix}{LONG_KEY_FOLDER}{digest}{self.result_suffix}"

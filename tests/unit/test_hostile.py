@@ -1,0 +1,68 @@
+"""Hostile uploads: each gets the right outcome, fast, and the handler never raises."""
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "function"))
+from emotion.imaging import ImageError, decode_image  # noqa: E402
+
+from hostile import corpus  # noqa: E402
+from images import s3_event  # noqa: E402
+
+BUCKET = "hostile"
+CORPUS = corpus()
+TIME_LIMIT_S = 5.0  # per upload, far below the function's 30 s timeout
+MEMORY_LIMIT_MB = 1024  # the template's default memory size
+
+
+def test_hostile_corpus_gets_the_right_outcomes(app):
+    from infra.local import LocalContext
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    outcomes = {}
+    for name, data, expected in CORPUS:
+        key = f"uploads/hostile/{name}"
+        etag = s3.put_object(Bucket=BUCKET, Key=key, Body=data)["ETag"].strip('"')
+        started = time.perf_counter()
+        app.handler(s3_event((BUCKET, key, len(data), etag)), LocalContext())  # never raises
+        elapsed = time.perf_counter() - started
+        result = json.loads(s3.get_object(Bucket=BUCKET, Key=key + ".json")["Body"].read())
+        outcome = "ok" if result["status"] == "ok" else result["error"]["code"]
+        outcomes[name] = outcome
+        assert outcome in expected, (name, outcome, result.get("error"))
+        assert elapsed < TIME_LIMIT_S, (name, elapsed)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert peak_mb < MEMORY_LIMIT_MB, peak_mb
+    print(f"{len(outcomes)} hostile inputs: {outcomes}; peak RSS {peak_mb:.0f} MB")
+
+
+@pytest.mark.parametrize("key", ["uploads/../../etc/passwd.jpg", "uploads/./a/../b.jpg", "uploads//x.png"])
+def test_path_like_keys_are_plain_names(app, key):
+    from infra.local import LocalContext
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    etag = s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")["ETag"].strip('"')
+    app.handler(s3_event((BUCKET, key, 1, etag)), LocalContext())
+    assert json.loads(s3.get_object(Bucket=BUCKET, Key=key + ".json")["Body"].read())["source"]["key"] == key
+
+
+MAGIC = [b"", b"\xff\xd8\xff\xe0", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"BM",
+         b"II*\x00", b"MM\x00*"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(magic=st.sampled_from(MAGIC), body=st.binary(max_size=2048))
+def test_random_bytes_only_ever_raise_image_error(magic, body):
+    try:
+        decoded = decode_image(magic + body, max_pixels=50_000_000)
+    except ImageError as err:
+        assert err.code in {"empty", "not_an_image", "corrupt", "too_many_pixels"}
+    else:
+        assert decoded.gray.mode == "L" and decoded.width >= 1
