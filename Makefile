@@ -3,10 +3,11 @@
 PYTHON ?= python3.11
 VENV := .venv
 SAM_VENV := .venv-sam
+TOOLS_VENV := .venv-tools
 SAM_CLI_VERSION := 1.170.0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: demo test train-report quantize sam-build sam-local clean
+.PHONY: demo test bench burst train-report sam-build clean
 
 $(VENV)/.base: requirements.txt function/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +25,23 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install -q aws-sam-cli==$(SAM_CLI_VERSION)
 	touch $@
 
+# Security scanners, also with pinned dependencies of their own.
+$(TOOLS_VENV)/.installed:
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install -q checkov==3.3.30 bandit==1.9.4
+	touch $@
+
 demo: $(VENV)/.base
 	$(VENV)/bin/python -m infra.local_pipeline $(ARGS)
 
-test: $(VENV)/.train $(SAM_VENV)/.installed
-	SAM_CLI=$(abspath $(SAM_VENV))/bin/sam $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.train $(SAM_VENV)/.installed $(TOOLS_VENV)/.installed
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.train $(SAM_VENV)/.installed
+	$(VENV)/bin/python -m bench.run $(ARGS)
+
+burst: $(VENV)/.base
+	$(VENV)/bin/python -m infra.burst $(ARGS)
 
 train-report: $(VENV)/.train
 	$(VENV)/bin/python -m train report
@@ -37,4 +50,4 @@ sam-build: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(TOOLS_VENV) .venv-bench-tflite .aws-sam .pytest_cache bench/.cache

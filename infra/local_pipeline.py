@@ -22,6 +22,11 @@ from moto import mock_aws
 from .local import LocalDeployment, use_stand_in_environment
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
+MODEL_DIR = Path(__file__).resolve().parents[1] / "function" / "model"
+
+
+def shipped_models() -> list[str]:
+    return sorted(p.stem for p in MODEL_DIR.glob("*.tflite"))
 
 
 def default_images() -> list[Path]:
@@ -33,8 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="*", type=Path,
                         help="image files to upload (default: every file in infra/samples/)")
-    parser.add_argument("--model", default="emotion4", choices=["emotion4", "emotion7"],
-                        help="shipped model to use, as the template's ModelName parameter (default: %(default)s)")
+    parser.add_argument("--model", default="emotion4", choices=shipped_models(),
+                        help="shipped model in function/model/, as the template's ModelName parameter "
+                             "(default: %(default)s)")
     parser.add_argument("--bucket", default="emotion-local-uploads", help="stand-in bucket name (default: %(default)s)")
     parser.add_argument("--verbose", action="store_true",
                         help="show the function's structured logs and metrics (hidden by default for a readable table)")

@@ -36,7 +36,7 @@ _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(Path(path).read_text(), Loader=_CfnLoader)
+    return yaml.load(Path(path).read_text(), Loader=_CfnLoader)  # nosec B506: _CfnLoader is a SafeLoader
 
 
 @dataclass(frozen=True)

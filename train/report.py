@@ -18,7 +18,7 @@ SAMPLES_PER_CLASS = 8
 
 
 def _digest(image: np.ndarray) -> str:
-    return hashlib.sha1(image.tobytes()).hexdigest()
+    return hashlib.sha256(image.tobytes()).hexdigest()
 
 
 def find_duplicates(splits: dict[str, Split]) -> dict:

@@ -157,3 +157,10 @@ def test_built_x86_package_classifies_a_face(built):
     assert out["numpy_file"].startswith(str(built["x86_64"]))
     assert out["numpy"] == "2.2.6"
     assert out["emotion"] in ("happy", "neutral", "sad", "surprise")
+
+
+def test_model_parameter_offers_exactly_the_shipped_models():
+    shipped = sorted(p.stem for p in (ROOT / "function" / "model").glob("*.tflite"))
+    allowed = TEMPLATE_DOC["Parameters"]["ModelName"]["AllowedValues"]
+    assert sorted(allowed) == shipped
+    assert parameter_defaults(TEMPLATE_DOC)["ModelName"] == "emotion4"

