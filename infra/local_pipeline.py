@@ -26,7 +26,9 @@ MODEL_DIR = Path(__file__).resolve().parents[1] / "function" / "model"
 
 
 def shipped_models() -> list[str]:
-    return sorted(p.stem for p in MODEL_DIR.glob("*.tflite"))
+    sys.path.insert(0, str(MODEL_DIR.parent))
+    from emotion.classifier import shipped_emotion_models
+    return shipped_emotion_models(MODEL_DIR)
 
 
 def default_images() -> list[Path]:
@@ -42,13 +44,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="shipped model in function/model/, as the template's ModelName parameter "
                              "(default: %(default)s)")
     parser.add_argument("--bucket", default="emotion-local-uploads", help="stand-in bucket name (default: %(default)s)")
+    parser.add_argument("--no-face-detection", action="store_true",
+                        help="classify each image whole, as the template's FaceDetection=Disabled does")
     parser.add_argument("--verbose", action="store_true",
                         help="show the function's structured logs and metrics (hidden by default for a readable table)")
     return parser.parse_args(argv)
 
 
-def run(images: list[Path], model: str, bucket: str, verbose: bool = False) -> list[dict]:
-    use_stand_in_environment({"ModelName": model})
+def run(images: list[Path], model: str, bucket: str, verbose: bool = False, face_detection: bool = True) -> list[dict]:
+    use_stand_in_environment({"ModelName": model, "FaceDetection": "Enabled" if face_detection else "Disabled"})
     if not verbose:
         os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     with mock_aws():
@@ -92,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: not a file: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
-    rows = run(images, args.model, args.bucket, args.verbose)
+    rows = run(images, args.model, args.bucket, args.verbose, not args.no_face_detection)
     return 0 if all(r["result"] is not None for r in rows) else 1
 
 

@@ -27,7 +27,7 @@ if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
   log "installing podman, runc and debootstrap (Debian packages)"
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap
 fi
-make --no-print-directory "$VENV/.base" .venv-sam/.installed >/dev/null
+make --no-print-directory "$VENV/.base" .venv-sam/.installed function/model/face_detection_short_range.tflite >/dev/null
 
 if ! podman image exists "$IMAGE"; then
   log "building $IMAGE locally (debootstrap bookworm: Python 3.11, awslambdaric, boto3)"

@@ -25,6 +25,15 @@ class Prediction:
     scores: dict[str, float]
 
 
+def shipped_emotion_models(model_dir: Path) -> list[str]:
+    """Names of the emotion models in ``model_dir`` (a .tflite file with a metadata file listing labels)."""
+    names = []
+    for meta in sorted(Path(model_dir).glob("*.json")):
+        if "labels" in json.loads(meta.read_text()) and meta.with_suffix(".tflite").exists():
+            names.append(meta.stem)
+    return names
+
+
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

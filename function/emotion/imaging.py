@@ -36,6 +36,9 @@ class DecodedImage:
     format: str
     frames: int
 
+    oriented_width: int  # full size after EXIF orientation: face boxes are in these pixels
+    oriented_height: int
+
 
 def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) -> DecodedImage:
     """Decode ``data`` to an 8-bit grayscale image, or raise ``ImageError``.
@@ -73,10 +76,12 @@ def _decode(data: bytes, max_pixels: int, draft_size: int | None) -> DecodedImag
             im.draft("RGB" if im.mode != "L" else "L", (draft_size, draft_size))
         im.seek(0)  # first frame of animations
         im.load()
-        gray = _apply_orientation(im, to_gray(im))
+        gray, swapped = _apply_orientation(im, to_gray(im))
     except Exception as exc:
         raise ImageError("corrupt", f"the image data is truncated or corrupt: {exc}") from None
-    return DecodedImage(gray=gray, width=width, height=height, format=fmt, frames=frames)
+    oriented = (height, width) if swapped else (width, height)
+    return DecodedImage(gray=gray, width=width, height=height, format=fmt, frames=frames,
+                        oriented_width=oriented[0], oriented_height=oriented[1])
 
 
 def to_gray(im: Image.Image) -> Image.Image:
@@ -102,12 +107,17 @@ def to_gray(im: Image.Image) -> Image.Image:
     return im.convert("L")
 
 
-def _apply_orientation(original: Image.Image, gray: Image.Image) -> Image.Image:
-    """Rotate/flip as the EXIF orientation says; a bogus orientation value is ignored."""
+_SWAPS_AXES = {Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE, Image.Transpose.ROTATE_90,
+               Image.Transpose.ROTATE_270}
+
+
+def _apply_orientation(original: Image.Image, gray: Image.Image) -> tuple[Image.Image, bool]:
+    """Rotate/flip as the EXIF orientation says (a bogus value is ignored); also says whether
+    width and height were swapped."""
     try:
         orientation = original.getexif().get(0x0112, 1)
     except Exception:
-        return gray
+        return gray, False
     transpose = {
         2: Image.Transpose.FLIP_LEFT_RIGHT,
         3: Image.Transpose.ROTATE_180,
@@ -117,7 +127,9 @@ def _apply_orientation(original: Image.Image, gray: Image.Image) -> Image.Image:
         7: Image.Transpose.TRANSVERSE,
         8: Image.Transpose.ROTATE_90,
     }.get(orientation if isinstance(orientation, int) else 1)
-    return gray.transpose(transpose) if transpose is not None else gray
+    if transpose is None:
+        return gray, False
+    return gray.transpose(transpose), transpose in _SWAPS_AXES
 
 
 def preprocess_face(gray: Image.Image, size: int) -> np.ndarray:

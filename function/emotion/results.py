@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-SCHEMA = "emotion-result/1"
+SCHEMA = "emotion-result/2"
 
 
 @dataclass
@@ -34,13 +34,17 @@ def _base(source: Source, model: dict[str, str], timing_ms: dict[str, float]) ->
     }
 
 
-def ok_result(source: Source, model: dict[str, str], image: dict[str, Any], emotion: str,
-              confidence: float, scores: dict[str, float], timing_ms: dict[str, float]) -> dict[str, Any]:
+def ok_result(source: Source, model: dict[str, str], image: dict[str, Any], faces: list[dict[str, Any]],
+              method: str, timing_ms: dict[str, float]) -> dict[str, Any]:
+    """Top-level emotion, confidence and scores are the largest face's; null when no face was found."""
+    main = faces[0] if faces else None
     return {
         "status": "ok",
-        "emotion": emotion,
-        "confidence": round(confidence, 6),
-        "scores": scores,
+        "emotion": main["emotion"] if main else None,
+        "confidence": main["confidence"] if main else None,
+        "scores": main["scores"] if main else None,
+        "faces": faces,
+        "detection": {"method": method, "faces_found": len(faces)},
         "image": image,
         "error": None,
         **_base(source, model, timing_ms),
@@ -54,6 +58,8 @@ def error_result(source: Source, model: dict[str, str], code: str, message: str,
         "emotion": None,
         "confidence": None,
         "scores": None,
+        "faces": [],
+        "detection": None,
         "image": image,
         "error": {"code": code, "message": message},
         **_base(source, model, timing_ms),

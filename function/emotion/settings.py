@@ -24,6 +24,13 @@ class Settings:
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 50_000_000  # about a 50-megapixel photo; more is treated as a decompression bomb
     num_threads: int = 1
+    face_detection: bool = True
+    face_detector: str = "face_detection_short_range"
+    # Uploads whose short side is at most this many pixels are taken as face crops (like the
+    # 48x48 training images) and classified whole: a detector cannot frame a face that fills it.
+    face_crop_max_side: int = 96
+    max_faces: int = 20
+    detection_draft_side: int = 1024  # JPEGs decode at a reduced scale, keeping at least this short side
     # Empty in AWS. `sam local invoke` sets it to reach a local S3 stand-in (moto_server).
     s3_endpoint_url: str | None = None
     image_extensions: tuple[str, ...] = field(default=IMAGE_EXTENSIONS)
@@ -41,6 +48,8 @@ class Settings:
             max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
             num_threads=int(env.get("NUM_THREADS", defaults.num_threads)),
             s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
+            face_detection=env.get("FACE_DETECTION", "Enabled").strip().lower() not in ("disabled", "false", "0", "off"),
+            max_faces=int(env.get("MAX_FACES", defaults.max_faces)),
         )
 
     def is_result(self, key: str) -> bool:

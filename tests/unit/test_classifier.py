@@ -9,12 +9,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "function"))
-from emotion.classifier import EmotionClassifier, ModelIntegrityError  # noqa: E402
+from emotion.classifier import EmotionClassifier, ModelIntegrityError, shipped_emotion_models  # noqa: E402
 from emotion.settings import MODEL_DIR  # noqa: E402
 
 from images import face  # noqa: E402
 
-SHIPPED = sorted(p.stem for p in MODEL_DIR.glob("*.tflite"))
+SHIPPED = shipped_emotion_models(MODEL_DIR)
 
 
 def test_default_model_is_shipped():

@@ -1,0 +1,212 @@
+"""Face detection with MediaPipe's BlazeFace TFLite models, run by the same LiteRT interpreter.
+
+The detector sees a gray, letterboxed copy of the photo (at most 192 px); boxes are mapped back
+to the full-size image, from which each face is cropped for classification.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .classifier import Interpreter, ModelIntegrityError
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """Anchor and decoding parameters, as in MediaPipe's face_detection graphs."""
+    input_size: int
+    strides: tuple[int, ...]
+    anchors_per_layer: int  # 2 with interpolated scale, 1 without
+    min_score: float
+
+
+SPECS = {
+    "short_range": DetectorSpec(128, (8, 16, 16, 16), 2, 0.5),
+    "full_range": DetectorSpec(192, (4,), 1, 0.6),
+}
+NMS_IOU = 0.3
+# On textured backgrounds the model sometimes calls the whole window a face with a low score;
+# a window-sized box is kept only when the model is sure (measured on composites).
+LARGE_BOX = 0.6  # share of the window's longer side
+LARGE_BOX_MIN_SCORE = 0.75
+# A real face lights up several neighbouring anchors; a cluster of fewer raw detections was a
+# false face in most measured cases (composites and the astronaut photo's flag).
+MIN_SUPPORT = 4
+# FER2013 crops frame more of the head than BlazeFace's box (forehead, some margin). Measured on
+# composites of training-style crops (bench/detection.py --calibrate): the crop's side is about
+# 1.22x the detector box's, and its center about 0.10 of that box's side higher.
+FRAMING_SCALE = 1.22
+FRAMING_SHIFT_UP = 0.10
+
+
+@dataclass
+class Face:
+    x0: float  # pixels in the (oriented) image
+    y0: float
+    x1: float
+    y1: float
+    score: float
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.x1 - self.x0) * max(0.0, self.y1 - self.y0)
+
+    def framed(self) -> "Face":
+        """The square region a training crop would show around this detection."""
+        side = max(self.x1 - self.x0, self.y1 - self.y0)
+        cx, cy = (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2 - FRAMING_SHIFT_UP * side
+        half = side * FRAMING_SCALE / 2
+        return Face(cx - half, cy - half, cx + half, cy + half, self.score)
+
+    def clipped(self, width: int, height: int) -> "Face":
+        return Face(max(0.0, self.x0), max(0.0, self.y0), min(float(width), self.x1), min(float(height), self.y1),
+                    self.score)
+
+
+def ssd_anchors(spec: DetectorSpec) -> np.ndarray:
+    """(N, 2) anchor centers in 0..1; layers with the same stride share one grid."""
+    centers = []
+    i = 0
+    while i < len(spec.strides):
+        stride, layers = spec.strides[i], 1
+        while i + layers < len(spec.strides) and spec.strides[i + layers] == stride:
+            layers += 1
+        grid = -(-spec.input_size // stride)
+        per_cell = layers * spec.anchors_per_layer
+        ys, xs = np.meshgrid((np.arange(grid) + 0.5) / grid, (np.arange(grid) + 0.5) / grid, indexing="ij")
+        cell = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        centers.append(np.repeat(cell, per_cell, axis=0))
+        i += layers
+    return np.concatenate(centers).astype(np.float32)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of box a (4,) with boxes b (N, 4), boxes as x0, y0, x1, y1."""
+    ix0, iy0 = np.maximum(a[0], b[:, 0]), np.maximum(a[1], b[:, 1])
+    ix1, iy1 = np.minimum(a[2], b[:, 2]), np.minimum(a[3], b[:, 3])
+    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+    area = lambda box: (box[..., 2] - box[..., 0]) * (box[..., 3] - box[..., 1])  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = NMS_IOU) -> list[tuple[np.ndarray, float, int]]:
+    """MediaPipe's weighted non-maximum suppression: overlapping boxes are averaged by score.
+    Returns (box, best score, number of raw detections merged)."""
+    order = np.argsort(-scores)
+    boxes, scores = boxes[order], scores[order]
+    out = []
+    remaining = np.ones(len(boxes), dtype=bool)
+    for i in range(len(boxes)):
+        if not remaining[i]:
+            continue
+        cluster = remaining & (iou(boxes[i], boxes) > threshold)
+        cluster[i] = True
+        weights = scores[cluster]
+        out.append(((boxes[cluster] * weights[:, None]).sum(0) / weights.sum(), float(scores[i]), int(cluster.sum())))
+        remaining &= ~cluster
+    return out
+
+
+class FaceDetector:
+    def __init__(self, model_path: Path, metadata_path: Path, num_threads: int = 1):
+        meta = json.loads(Path(metadata_path).read_text())
+        actual = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
+        if actual != meta["sha256"]:
+            raise ModelIntegrityError(f"{Path(model_path).name} has sha256 {actual}, expected {meta['sha256']}")
+        self.spec = SPECS[meta["variant"]]
+        self.name = meta["name"]
+        self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self._input = self.interpreter.get_input_details()[0]["index"]
+        outputs = sorted(self.interpreter.get_output_details(), key=lambda d: d["shape"][-1], reverse=True)
+        self._boxes, self._scores = outputs[0]["index"], outputs[1]["index"]
+        self.anchors = ssd_anchors(self.spec)
+
+    @classmethod
+    def load(cls, model_dir: Path, name: str, num_threads: int = 1) -> "FaceDetector":
+        return cls(Path(model_dir) / f"{name}.tflite", Path(model_dir) / f"{name}.json", num_threads)
+
+    def detect(self, gray: Image.Image, tiles: int = 2) -> list[Face]:
+        """Faces in ``gray`` (mode L), largest first, in its pixel coordinates.
+
+        The whole image is searched, then a ``tiles`` x ``tiles`` grid of overlapping windows
+        (60% of each side), so that small faces in a big photo are seen large enough.
+        """
+        w, h = gray.size
+        windows = [(0, 0, w, h)]
+        if tiles > 1:
+            tw, th = round(w * 0.6), round(h * 0.6)
+            for j in range(tiles):
+                for i in range(tiles):
+                    x, y = round(i * (w - tw) / (tiles - 1)), round(j * (h - th) / (tiles - 1))
+                    windows.append((x, y, x + tw, y + th))
+        boxes, scores = [], []
+        for window in windows:
+            for box, score in self._detect_window(gray, window):
+                boxes.append(box)
+                scores.append(score)
+        if not boxes:
+            return []
+        faces = []
+        for box, score, support in weighted_nms(np.array(boxes), np.array(scores)):
+            if support < MIN_SUPPORT:
+                continue
+            face = Face(max(0.0, box[0]), max(0.0, box[1]), min(float(w), box[2]), min(float(h), box[3]), score)
+            if face.area > 0:
+                faces.append(face)
+        return sorted(faces, key=lambda f: f.area, reverse=True)
+
+    def _detect_window(self, gray: Image.Image, window: tuple[int, int, int, int]):
+        """Detections inside ``window`` as (box in image pixels, score); boxes cut by the
+        window's inner edges are dropped (another window sees that face whole)."""
+        size = self.spec.input_size
+        wx0, wy0, wx1, wy1 = window
+        w, h = wx1 - wx0, wy1 - wy0
+        scale = size / max(w, h)
+        new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+        pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+        region = gray if window == (0, 0, *gray.size) else gray.crop(window)
+        canvas = Image.new("L", (size, size), 0)
+        canvas.paste(region.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0), (pad_x, pad_y))
+        x = np.asarray(canvas, dtype=np.float32) / 127.5 - 1.0
+        self.interpreter.set_tensor(self._input, np.repeat(x[None, :, :, None], 3, axis=3))
+        self.interpreter.invoke()
+        raw = self.interpreter.get_tensor(self._boxes)[0]
+        logits = np.clip(self.interpreter.get_tensor(self._scores)[0, :, 0], -100, 100)
+        scores = 1 / (1 + np.exp(-logits.astype(np.float64)))
+        keep = scores >= self.spec.min_score
+        if not keep.any():
+            return []
+        raw, scores, anchors = raw[keep], scores[keep], self.anchors[keep]
+        cx, cy = raw[:, 0] / size + anchors[:, 0], raw[:, 1] / size + anchors[:, 1]
+        bw, bh = raw[:, 2] / size, raw[:, 3] / size
+        boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) * size
+        # Letterboxed detector pixels -> window pixels -> image pixels.
+        boxes = (boxes - [pad_x, pad_y, pad_x, pad_y]) / scale + [wx0, wy0, wx0, wy0]
+        gw, gh = gray.size
+        edge = 0.02 * max(w, h)
+        out = []
+        for box, score in zip(boxes, scores):
+            cut = ((box[0] < wx0 + edge and wx0 > 0) or (box[1] < wy0 + edge and wy0 > 0)
+                   or (box[2] > wx1 - edge and wx1 < gw) or (box[3] > wy1 - edge and wy1 < gh))
+            large = max(box[2] - box[0], box[3] - box[1]) > LARGE_BOX * max(w, h)
+            if not cut and not (large and score < LARGE_BOX_MIN_SCORE):
+                out.append((box, float(score)))
+        return out
+
+
+def crop_face(gray: Image.Image, region: Face) -> Image.Image:
+    """Crop ``region`` (may reach past the image: the edge pixels are repeated there)."""
+    box = (round(region.x0), round(region.y0), round(region.x1), round(region.y1))
+    w, h = gray.size
+    if box[0] >= 0 and box[1] >= 0 and box[2] <= w and box[3] <= h:
+        return gray.crop(box)
+    arr = np.asarray(gray)
+    ys = np.clip(np.arange(box[1], box[3]), 0, h - 1)
+    xs = np.clip(np.arange(box[0], box[2]), 0, w - 1)
+    return Image.fromarray(arr[np.ix_(ys, xs)])

@@ -1,0 +1,141 @@
+"""Face detection: anchors, suppression, real photos, composites with known boxes, the crop rule."""
+import dataclasses
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "function"))
+from emotion.analysis import WHOLE_IMAGE_CROP, analyze  # noqa: E402
+from emotion.classifier import EmotionClassifier  # noqa: E402
+from emotion.faces import SPECS, Face, FaceDetector, crop_face, ssd_anchors, weighted_nms  # noqa: E402
+from emotion.settings import MODEL_DIR, Settings  # noqa: E402
+
+from composites import astronaut, background, composite, grace_hopper, iou  # noqa: E402
+from images import encode, face, jpeg_with_orientation  # noqa: E402
+
+SETTINGS = Settings()
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceDetector.load(MODEL_DIR, SETTINGS.face_detector)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return EmotionClassifier.load(MODEL_DIR, SETTINGS.model_name)
+
+
+def test_anchor_counts_match_the_models():
+    assert len(ssd_anchors(SPECS["short_range"])) == 896
+    assert len(ssd_anchors(SPECS["full_range"])) == 2304
+
+
+def test_weighted_nms_merges_overlaps_and_keeps_separate_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], dtype=float)
+    merged = weighted_nms(boxes, np.array([0.9, 0.6, 0.8]))
+    assert len(merged) == 2
+    np.testing.assert_allclose(merged[0][0], [0.4, 0.4, 10.4, 10.4])  # score-weighted average
+    assert merged[0][1] == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("photo,region", [
+    (astronaut, (150, 50, 300, 200)),   # her face, in pixels of the 512x512 photo
+    (grace_hopper, (140, 110, 390, 370)),
+])
+def test_real_photos_have_exactly_one_face_boxed(detector, photo, region):
+    gray = photo().convert("L")
+    faces = detector.detect(gray)
+    assert len(faces) == 1
+    box = faces[0].framed().clipped(*gray.size)
+    assert iou((box.x0, box.y0, box.x1, box.y1), region) > 0.5
+
+
+def test_composite_faces_are_found_at_their_true_boxes(detector):
+    # The bundled sample faces, pasted large and apart: an easy case every build must pass.
+    faces = [face("happy"), face("surprise"), face("neutral")]
+    image, boxes = composite(faces, size=(640, 480), sides=[180, 160, 170], seed=3)
+    found = [f.framed() for f in detector.detect(image)]
+    for truth in boxes:
+        assert max(iou(truth, (f.x0, f.y0, f.x1, f.y1)) for f in found) >= 0.5, truth
+
+
+def test_photo_without_faces_finds_none(detector):
+    assert detector.detect(background((640, 480), seed=1)) == []
+
+
+def test_crop_pads_beyond_the_edges():
+    gray = Image.new("L", (100, 100), 200)
+    crop = crop_face(gray, Face(-20, -20, 40, 40, 1.0))
+    assert crop.size == (60, 60) and np.asarray(crop).min() == 200
+
+
+def test_small_uploads_are_face_crops_and_classified_whole(detector, classifier):
+    analysis = analyze(encode(face("sad"), "JPEG"), SETTINGS, classifier, detector)
+    assert analysis.method == WHOLE_IMAGE_CROP
+    assert len(analysis.faces) == 1 and analysis.faces[0]["detector_score"] is None
+    assert analysis.faces[0]["box"] == {"x": 0, "y": 0, "width": 48, "height": 48}
+
+
+def test_photo_analysis_reports_every_face_largest_first(detector, classifier):
+    image, boxes = composite([face("happy"), face("surprise")], size=(640, 480), sides=[200, 140], seed=5)
+    analysis = analyze(encode(image, "PNG"), SETTINGS, classifier, detector)
+    assert analysis.method == SETTINGS.face_detector
+    assert len(analysis.faces) == 2
+    areas = [f["box"]["width"] * f["box"]["height"] for f in analysis.faces]
+    assert areas == sorted(areas, reverse=True)
+    first = analysis.faces[0]
+    b = first["box"]
+    assert iou(boxes[0], (b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"])) >= 0.5
+    assert first["box_fraction"]["x"] == pytest.approx(b["x"] / 640, abs=1e-3)
+    assert 0.5 <= first["detector_score"] <= 1
+    assert set(first["scores"]) == set(classifier.labels)
+
+
+def test_boxes_follow_exif_orientation(detector, classifier):
+    # Stored sideways with orientation 6 (rotate 90 degrees clockwise to display).
+    image, boxes = composite([face("happy")], size=(640, 480), sides=[200], seed=7)
+    stored = image.transpose(Image.Transpose.ROTATE_90)  # what a sideways camera writes
+    analysis = analyze(jpeg_with_orientation(stored, 6), SETTINGS, classifier, detector)
+    b = analysis.faces[0]["box"]
+    assert iou(boxes[0], (b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"])) >= 0.5
+
+
+def test_large_jpegs_are_boxed_in_full_size_pixels(detector, classifier):
+    image, boxes = composite([face("surprise")], size=(640, 480), sides=[220], seed=2)
+    big = image.resize((4000, 3000), Image.Resampling.BILINEAR)
+    analysis = analyze(encode(big, "JPEG", quality=85), SETTINGS, classifier, detector)
+    assert analysis.image["width"] == 4000
+    b = analysis.faces[0]["box"]
+    truth = tuple(v * 6.25 for v in boxes[0])
+    assert iou(truth, (b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"])) >= 0.5
+
+
+def test_no_face_is_an_ok_result_without_emotion(app, monkeypatch):
+    import boto3
+    from infra.local import LocalContext
+    from images import s3_event
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="faces")
+    data = encode(background((640, 480), seed=1), "JPEG")
+    etag = s3.put_object(Bucket="faces", Key="uploads/landscape.jpg", Body=data)["ETag"].strip('"')
+    app.handler(s3_event(("faces", "uploads/landscape.jpg", len(data), etag)), LocalContext())
+    import json
+    result = json.loads(s3.get_object(Bucket="faces", Key="uploads/landscape.jpg.json")["Body"].read())
+    assert result["status"] == "ok" and result["faces"] == [] and result["emotion"] is None
+    assert result["detection"] == {"method": SETTINGS.face_detector, "faces_found": 0}
+
+
+def test_detection_can_be_switched_off(classifier):
+    image, _ = composite([face("happy")], size=(640, 480), sides=[200], seed=5)
+    off = dataclasses.replace(SETTINGS, face_detection=False)
+    analysis = analyze(encode(image, "PNG"), off, classifier, None)
+    assert analysis.method == "disabled" and len(analysis.faces) == 1
+    assert analysis.faces[0]["box"] == {"x": 80, "y": 0, "width": 480, "height": 480}
+    assert Settings.from_env({"FACE_DETECTION": "Disabled"}).face_detection is False
+    assert Settings.from_env({}).face_detection is True
