@@ -32,17 +32,23 @@ class Candidate:
 
 
 class Handler(Candidate):
-    """The deployed path: function/app.py's classifier and decoding (LiteRT or tflite-runtime)."""
+    """The deployed path: function/app.py's analysis (decode, face detection for photos, the int8
+    classifier), on LiteRT or tflite-runtime."""
 
     def __init__(self):
         sys.path.insert(0, str(ROOT / "function"))
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         import app  # what Lambda imports on a cold start: model loaded here
+        from emotion.analysis import analyze
         from emotion.imaging import decode_image, preprocess_face
-        self.app, self._decode, self._pre = app, decode_image, preprocess_face
+        self.app, self._decode, self._pre, self._analyze = app, decode_image, preprocess_face, analyze
         self.labels = tuple(app.CLASSIFIER.labels)
         self.interpreter = type(app.CLASSIFIER.interpreter).__module__
+
+    def classify(self, data):
+        faces = self._analyze(data, self.app.SETTINGS, self.app.CLASSIFIER, self.app.DETECTOR).faces
+        return list(faces[0]["scores"].values()) if faces else [1 / len(self.labels)] * len(self.labels)
 
     def decode(self, data):
         size = self.app.CLASSIFIER.image_size
