@@ -61,3 +61,16 @@ def plot_image_grid(rows: list[tuple[str, np.ndarray]], path: Path, title: str) 
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def plot_gallery(images: list[np.ndarray], titles: list[str], path: Path, title: str) -> None:
+    """One row of gray images with a title under each."""
+    fig, axes = plt.subplots(1, len(images), figsize=(1.6 * len(images), 2.2), squeeze=False)
+    for ax, image, name in zip(axes[0], images, titles):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

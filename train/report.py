@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import Split
-from .plots import plot_image_grid
+from .plots import plot_gallery, plot_image_grid
 
 NEAR_CONSTANT_STD = 3.0  # gray levels; below this an image carries no face
 IMBALANCE_RATIO = 1.5  # largest class over smallest class worth calling out
@@ -72,9 +72,9 @@ def data_report(splits: dict[str, Split], out: Path) -> dict:
         idx = np.flatnonzero(train.labels == k)
         pick = rng.choice(idx, size=min(SAMPLES_PER_CLASS, len(idx)), replace=False)
         samples.append((c, train.images[pick, ..., 0]))
-        means.append((c, train.images[idx, ..., 0].mean(0, keepdims=True)))
+        means.append(train.images[idx, ..., 0].mean(0))
     plot_image_grid(samples, out / "samples.png", "Random training samples per class")
-    plot_image_grid([(c, m) for c, m in means], out / "mean_faces.png", "Mean face per class (train)")
+    plot_gallery(means, list(classes), out / "mean_faces.png", "Mean face per class (train)")
 
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(_markdown(report))
@@ -108,5 +108,5 @@ def _markdown(r: dict) -> str:
               f"- groups spanning splits (train/validation leakage): {d['groups_across_splits']}",
               f"- groups whose copies carry different labels: {d['groups_with_conflicting_labels']}", "",
               "![samples](samples.png)", "", "![mean faces](mean_faces.png)", "",
-              "Regenerate: `python -m train report`.", ""]
+              f"Regenerate: `python -m train report --classes {','.join(classes)}`.", ""]
     return "\n".join(lines)
