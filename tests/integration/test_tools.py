@@ -1,0 +1,49 @@
+"""Smoke tests of the command-line tools: classify/annotate, the benchmark worker, cost arithmetic."""
+import json
+import subprocess
+import sys
+
+from PIL import Image
+
+from composites import composite
+from images import encode, face
+from infra.stack import ROOT
+
+
+def test_classify_cli_annotates_a_photo(tmp_path, capsys):
+    from infra.classify import main
+    image, _ = composite([face("happy"), face("surprise")], size=(640, 480), sides=[200, 150], seed=5)
+    photo = tmp_path / "group.jpg"
+    photo.write_bytes(encode(image.convert("RGB"), "JPEG"))
+    assert main([str(photo), "--annotate", str(tmp_path / "out")]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["detection"] == "face_detection_short_range" and len(line["faces"]) == 2
+    annotated = Image.open(tmp_path / "out" / "group.annotated.png")
+    assert annotated.size == (640, 480)
+
+
+def test_classify_cli_reports_bad_files(tmp_path, capsys):
+    from infra.classify import main
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    assert main([str(bad)]) == 1
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "not_an_image"
+
+
+def test_benchmark_worker_runs_on_tiny_settings():
+    env = {"MODEL_NAME": "emotion4", "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
+           "POWERTOOLS_METRICS_NAMESPACE": "Bench", "AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"}
+    for mode, args in (("cold", []), ("warm", ["--repeats", "5"])):
+        proc = subprocess.run([sys.executable, str(ROOT / "bench" / "worker.py"), "litert-int8", mode, *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["interpreter"].startswith("ai_edge_litert")
+    assert out["face_jpeg"]["p50_ms"] > 0 and out["face_images_per_s"] > 0
+
+
+def test_cost_per_million_images():
+    from bench.run import cost_per_million
+    # 1 ms billed at 1024 MB: 1e6 * (0.001 s * 1 GB * 0.0000166667) + 0.20 = 0.0167 + 0.20
+    assert cost_per_million(0.4, 1024) == round(1e6 * 0.001 * 0.0000166667 + 0.20, 4)
+    assert cost_per_million(2.0, 512) == round(1e6 * 0.002 * 0.5 * 0.0000166667 + 0.20, 4)
