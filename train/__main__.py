@@ -1,7 +1,7 @@
 """Command-line entry point: ``python -m train STEP [options]``.
 
 Steps: report (data report), fit (one model), compare (all seven), export (the winner),
-quantize (int8 TFLite + metadata for the function).
+quantize (int8 TFLite + metadata for the function), card (the model card).
 """
 from __future__ import annotations
 
@@ -93,6 +93,11 @@ def cmd_quantize(args) -> None:
                       args.representative, args.version)
 
 
+def cmd_card(args) -> None:
+    from .card import write_card
+    write_card(args.models, args.reports, args.out)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .zoo import ZOO
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
@@ -140,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reports", type=Path, default=REPORTS_DIR / "quantization",
                    help="folder for the float-vs-int8 evaluation (default: %(default)s)")
     p.set_defaults(func=cmd_quantize)
+
+    p = steps.add_parser("card", help="write the model card from the shipped models' metadata and reports")
+    p.add_argument("--models", type=Path, default=Path("function/model"), help="shipped models (default: %(default)s)")
+    p.add_argument("--reports", type=Path, default=REPORTS_DIR / "quantization",
+                   help="float-vs-int8 reports (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("docs/model-card.md"), help="card to write (default: %(default)s)")
+    p.set_defaults(func=cmd_card)
 
     args = parser.parse_args(argv)
     try:

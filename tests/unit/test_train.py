@@ -158,3 +158,18 @@ def test_quantization_gives_int8_io_and_matches_float(tiny_data, tmp_path):
         agree += int(np.argmax(probs) == np.argmax(expected))
         assert np.abs(probs - np.asarray(expected)).max() < 0.1
     assert agree >= 11
+
+
+def test_model_card_is_written_from_metadata(tmp_path):
+    from train.card import write_card
+    meta = {"name": "emotion4", "version": "9.9.9", "labels": ["happy", "sad"], "architecture": "complex_cnn_1",
+            "params": 123, "size_bytes": 2048, "sha256": "ab" * 32, "created": "2026-01-01",
+            "input": {"shape": [1, 48, 48, 1], "dtype": "int8", "scale": 1.0, "zero_point": -128, "preprocessing": "gray"},
+            "training_data": "FER2013", "metrics": {"validation_split": "PublicTest", "int8_accuracy": 0.81,
+                                                    "float_accuracy": 0.812, "int8_loss": 0.5, "top1_agreement": 0.99,
+                                                    "per_class": {"happy": {"precision": 0.9, "recall": 0.8, "f1": 0.85, "support": 10}}}}
+    (tmp_path / "emotion4.json").write_text(json.dumps(meta))
+    (tmp_path / "face_detection_short_range.json").write_text(json.dumps({"name": "fd", "sha256": "x"}))
+    card = write_card(tmp_path, tmp_path, tmp_path / "card.md").read_text()
+    assert "`emotion4` 9.9.9: happy, sad" in card and "**0.8100**" in card and "Not for" in card
+    assert "fd" not in card.split("## Known limitations")[0].split("## `emotion4`")[1]

@@ -1,0 +1,88 @@
+"""The model card (docs/model-card.md), written from the shipped models' metadata and the
+float-vs-int8 evaluation reports, so every figure in it can be regenerated."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HEADER = """# Model card: facial-emotion classifiers
+
+## Intended use
+Label the facial expression of a face in an uploaded photo with one of a few basic emotion categories,
+for aggregate analytics, content tagging, user-experience research or accessibility features where a
+wrong label is cheap. The models read one 48x48 gray face crop; the service finds faces in larger photos
+with a face detector first (see [face-detection.md](face-detection.md)).
+
+## Not for
+- Decisions about people: hiring, admission, credit, insurance, policing, border control, medical or
+  psychological diagnosis, lie or intent detection, grading students or employees.
+- Inferring what someone feels. The models recognise posed or visible *expressions*, which are not the
+  same thing as inner emotional states, and which vary with culture, context and person.
+- Surveillance or tracking of individuals, or any use on people who have not agreed to it.
+- Children, medical imaging, non-photographic faces (drawings, avatars), or very small faces.
+
+## Data
+FER2013 (Goodfellow et al., 2013): 48x48 gray face crops collected by web image search for emotion
+keywords, labelled once by crowd workers. Training split "Training" (28,709 images), validation split
+"PublicTest" (3,589 images); the private test split is not used here, so all figures are validation
+figures. The data report ([reports/data/report.md](../reports/data/report.md)) shows strong class
+imbalance (happy has 16x the images of disgust), 1,273 groups of exact duplicate images, 270 of them
+spanning train and validation, and 47 with conflicting labels.
+"""
+
+LIMITS = """
+## Known limitations and biases
+- **Demographics.** FER2013 was gathered by web search and has no demographic labels; faces of
+  adults of lighter skin are over-represented, and accuracy on under-represented groups (by age, skin
+  tone, gender presentation, disability) is unknown and likely lower. It has not been audited here.
+- **Posed versus spontaneous.** Many images are posed, exaggerated stock-photo expressions; subtle,
+  spontaneous expressions (most real photos) are recognised less reliably, and "neutral" and "sad" are
+  often confused (see the confusion matrices).
+- **Low resolution.** Inputs are 48x48 gray: glasses, occlusion by hands, strong head turns, low light
+  and motion blur degrade results. Colour is discarded.
+- **Label noise.** FER2013 labels come from one annotator each; published re-annotations (FER+) disagree
+  with about 10% of them, which caps the accuracy any model can show on it.
+- **Leakage.** 270 images appear in both train and validation (exact duplicates), which slightly
+  flatters validation figures.
+- **Closed label set.** Every face gets one of the model's labels, even when none applies; read the
+  confidence and the full score distribution, not only the top label.
+
+## Versions and integrity
+Each model file is verified against the sha256 in its metadata when the function starts; a mismatch
+refuses to load. Regenerate this card with `python -m train card`.
+"""
+
+
+def model_section(meta: dict, report: dict | None) -> str:
+    m = meta["metrics"]
+    lines = [f"## `{meta['name']}` {meta['version']}: {', '.join(meta['labels'])}", "",
+             f"- Architecture: `{meta['architecture']}`, {meta['params']:,} parameters; int8 TFLite, "
+             f"{meta['size_bytes'] / 2**20:.2f} MB; sha256 `{meta['sha256'][:16]}...`; created {meta['created']}.",
+             f"- Input: {meta['input']['shape']} {meta['input']['dtype']} (scale {meta['input']['scale']:.6g}, "
+             f"zero point {meta['input']['zero_point']}); {meta['input']['preprocessing']}.",
+             f"- Training data: {meta['training_data']}.",
+             f"- Validation ({m['validation_split']}): int8 accuracy **{m['int8_accuracy']:.4f}** "
+             f"(float {m['float_accuracy']:.4f}), loss {m['int8_loss']:.4f}; int8 and float agree on "
+             f"{m['top1_agreement']:.2%} of top labels.", "",
+             "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+    for c, v in m["per_class"].items():
+        lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
+    if report:
+        lines += ["", f"![int8 confusion matrix](../reports/quantization/{meta['name']}-int8-confusion.png)",
+                  "", f"Full float-vs-int8 report: [reports/quantization/{meta['name']}.md]"
+                  f"(../reports/quantization/{meta['name']}.md)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_card(model_dir: Path, reports_dir: Path, out: Path) -> Path:
+    sections = []
+    for meta_path in sorted(model_dir.glob("*.json")):
+        meta = json.loads(meta_path.read_text())
+        if "labels" not in meta or "metrics" not in meta:
+            continue  # the face detector's metadata, or an unfinished model
+        report_path = reports_dir / f"{meta['name']}.json"
+        sections.append(model_section(meta, json.loads(report_path.read_text()) if report_path.exists() else None))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(HEADER + "\n" + "\n".join(sections) + LIMITS)
+    print(f"model card written to {out}")
+    return out
