@@ -90,7 +90,7 @@ def cmd_quantize(args) -> None:
     from .quantize import quantize_and_ship
     classes, (train, val) = _load(args)
     quantize_and_ship(args.model, train, val, args.out, args.reports, args.name,
-                      args.representative, args.version)
+                      args.representative, args.version, args.mirror)
 
 
 def cmd_card(args) -> None:
@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="file stem in function/model/ (default: emotion<N classes>)")
     p.add_argument("--representative", type=int, default=600,
                    help="representative images from the train split, stratified by class (default: %(default)s)")
+    p.add_argument("--mirror", action="store_true",
+                   help="test-time augmentation: average each face's probabilities with its mirror image's "
+                        "(recorded in the metadata; the function then runs the model twice per face)")
     p.add_argument("--version", default="1.0.0", help="model version written to the metadata (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("function/model"),
                    help="where the int8 model and its metadata go (default: %(default)s)")

@@ -75,11 +75,12 @@ def median_latency_ms(fn, image, repeats: int = 200) -> float:
 
 
 def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...], model: keras.Model,
-                   tflite_path: Path, sha256: str, train: Split, metrics: dict, classifier) -> dict:
+                   tflite_path: Path, sha256: str, train: Split, metrics: dict, classifier, extra: dict) -> dict:
     meta = {
         "name": name,
         "version": version,
         "labels": list(classes),
+        **extra,
         "input": {
             "shape": list(classifier.input_shape),
             "dtype": np.dtype(classifier.input_dtype).name,
@@ -106,8 +107,16 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
     return meta
 
 
+def float_probs(model: keras.Model, images: np.ndarray, mirror: bool) -> np.ndarray:
+    x = images.astype(np.float32)
+    probs = model.predict(x, batch_size=256, verbose=0)
+    if mirror:
+        probs = (probs + model.predict(x[:, :, ::-1], batch_size=256, verbose=0)) / 2
+    return probs
+
+
 def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path, reports_dir: Path,
-                      name: str | None, representative: int, version: str) -> dict:
+                      name: str | None, representative: int, version: str, mirror: bool = False) -> dict:
     EmotionClassifier, sha256_of = _classifier_class()
     classes = train.classes
     name = name or f"emotion{len(classes)}"
@@ -127,15 +136,16 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
     # A provisional metadata file lets the serving classifier load (and checksum) the model.
     meta_path = out_dir / f"{name}.json"
     sha = sha256_of(tflite_path)
-    meta_path.write_text(json.dumps({"name": name, "version": version, "labels": list(classes), "sha256": sha}))
+    tta = {"test_time_augmentation": "horizontal_flip"} if mirror else {}
+    meta_path.write_text(json.dumps({"name": name, "version": version, "labels": list(classes), "sha256": sha, **tta}))
     classifier = EmotionClassifier(tflite_path, meta_path)
 
     print(f"evaluating float and int8 on {len(val)} validation images")
-    float_probs = model.predict(val.images.astype(np.float32), batch_size=256, verbose=0)
+    f_probs = float_probs(model, val.images, mirror)
     int8_probs = tflite_probs(classifier, val.images.astype(np.float32))
-    float_m, int8_m = summarize(float_probs, val.labels, list(classes)), summarize(int8_probs, val.labels, list(classes))
-    agreement = float((float_probs.argmax(1) == int8_probs.argmax(1)).mean())
-    max_diff = float(np.abs(float_probs - int8_probs).max())
+    float_m, int8_m = summarize(f_probs, val.labels, list(classes)), summarize(int8_probs, val.labels, list(classes))
+    agreement = float((f_probs.argmax(1) == int8_probs.argmax(1)).mean())
+    max_diff = float(np.abs(f_probs - int8_probs).max())
 
     from ai_edge_litert.interpreter import Interpreter
     float_interp = Interpreter(model_path=str(float_tflite), num_threads=1)
@@ -153,7 +163,7 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
                "float_keras_ms": round(median_latency_ms(lambda im: model(im[None, ..., None], training=False), sample, 50), 4)}
     sizes = {"int8_tflite_bytes": tflite_path.stat().st_size, "float_tflite_bytes": float_tflite.stat().st_size,
              "float_keras_bytes": Path(model_path).stat().st_size}
-    report = {"model": name, "source": str(model_path), "classes": list(classes),
+    report = {"model": name, "source": str(model_path), "classes": list(classes), "mirror_averaging": mirror,
               "validation_images": len(val), "representative_images": len(rep),
               "float": float_m, "int8": int8_m, "top1_agreement": round(agreement, 4),
               "max_probability_difference": round(max_diff, 4), "latency_single_image": latency,
@@ -167,7 +177,7 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
     metrics = {"validation_split": "FER2013 PublicTest", "int8_accuracy": int8_m["accuracy"],
                "int8_loss": int8_m["loss"], "float_accuracy": float_m["accuracy"], "float_loss": float_m["loss"],
                "top1_agreement": round(agreement, 4), "per_class": int8_m["per_class"]}
-    meta = write_metadata(meta_path, name, version, classes, model, tflite_path, sha, train, metrics, classifier)
+    meta = write_metadata(meta_path, name, version, classes, model, tflite_path, sha, train, metrics, classifier, tta)
     print(f"{name}: int8 acc {int8_m['accuracy']:.4f} (float {float_m['accuracy']:.4f}), agreement "
           f"{agreement:.4f}, {sizes['int8_tflite_bytes'] / 1024:.0f} KiB -> {tflite_path}")
     return meta
@@ -176,6 +186,7 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
 def _markdown(r: dict) -> str:
     lines = [f"# Float vs int8: {r['model']}", "",
              f"Validation: FER2013 PublicTest, {r['validation_images']} images ({', '.join(r['classes'])}). "
+             + ("Both models average each face's probabilities with its mirror image's. " if r["mirror_averaging"] else "") +
              f"Representative set: {r['representative_images']} training images, stratified by class.", "",
              "| | float (Keras) | int8 (TFLite) |", "|---|---|---|",
              f"| accuracy | {r['float']['accuracy']:.4f} | {r['int8']['accuracy']:.4f} |",

@@ -52,6 +52,8 @@ class EmotionClassifier:
         self.name: str = self.metadata["name"]
         self.version: str = self.metadata["version"]
         self.sha256 = actual
+        # Test-time augmentation recorded with the model: average with the mirrored face.
+        self.mirror = self.metadata.get("test_time_augmentation") == "horizontal_flip"
 
         self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
         self.interpreter.allocate_tensors()
@@ -86,14 +88,18 @@ class EmotionClassifier:
             x = np.clip(x, info.min, info.max)
         return x.astype(self.input_dtype)
 
-    def predict(self, pixels: np.ndarray) -> Prediction:
+    def _probabilities(self, pixels: np.ndarray) -> np.ndarray:
         self.interpreter.set_tensor(self._input_index, self.quantize_input(pixels))
         self.interpreter.invoke()
         raw = self.interpreter.get_tensor(self._output_index)[0]
         if np.issubdtype(raw.dtype, np.integer):
-            probs = (raw.astype(np.float64) - self.output_zero_point) * self.output_scale
-        else:
-            probs = raw.astype(np.float64)
+            return (raw.astype(np.float64) - self.output_zero_point) * self.output_scale
+        return raw.astype(np.float64)
+
+    def predict(self, pixels: np.ndarray) -> Prediction:
+        probs = self._probabilities(pixels)
+        if self.mirror:
+            probs = (probs + self._probabilities(pixels[:, ::-1])) / 2
         probs = np.clip(probs, 0.0, None)
         total = probs.sum()
         # int8 softmax steps are 1/256: renormalize so the scores always sum to 1.
