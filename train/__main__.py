@@ -78,7 +78,7 @@ def cmd_compare(args) -> None:
     from .zoo import ZOO
     models = args.models.split(",") if args.models else list(ZOO)
     _, (train, val) = _load(args)
-    compare([_fit_config(args, m) for m in models], train, val, args.runs, args.out)
+    compare([_fit_config(args, m) for m in models], train, val, args.runs, args.out, args.reuse)
 
 
 def cmd_export(args) -> None:
@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     _common(p)
     _fit_flags(p)
     p.add_argument("--models", default=None, help="comma-separated subset of the zoo (default: all seven)")
+    p.add_argument("--reuse", action="store_true",
+                   help="take models that already have a finished run in --runs from there instead of refitting")
     p.add_argument("--out", type=Path, default=REPORTS_DIR / "comparison",
                    help="folder for comparison.md/.json and the winner's plots (default: %(default)s)")
     p.set_defaults(func=cmd_compare)

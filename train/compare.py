@@ -19,12 +19,20 @@ def choose_winner(rows: list[dict]) -> dict:
     return min(rows, key=lambda r: (-r["val_acc"], r["val_loss"]))
 
 
-def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, out: Path) -> dict:
+def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, out: Path,
+            reuse: bool = False) -> dict:
+    """Fit each model (or, with ``reuse``, take a finished run's summary) and tabulate."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, cfg in enumerate(configs, 1):
-        print(f"[{i}/{len(configs)}] {cfg.model}")
-        summary = fit(cfg, train, val, runs_dir)
+        done = Path(runs_dir) / cfg.model / "summary.json"
+        if reuse and done.exists():
+            print(f"[{i}/{len(configs)}] {cfg.model}: reusing {done}")
+            summary = json.loads(done.read_text())
+            cfg = FitConfig(**summary["config"])  # the budget it actually ran with
+        else:
+            print(f"[{i}/{len(configs)}] {cfg.model}")
+            summary = fit(cfg, train, val, runs_dir)
         entry = ZOO[cfg.model]
         summary.update(input=entry.input, study_params=entry.study_params, study_val_loss=entry.study_val_loss,
                        study_val_acc=entry.study_val_acc, size_bytes=summary["params"] * 4,
