@@ -76,17 +76,18 @@ def run(images: list[Path], model: str, bucket: str, verbose: bool = False, face
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'file':<34} {'status':<7} {'emotion':<9} {'confidence':>10}  result key"
+    header = f"{'file':<34} {'status':<7} {'faces':>5} {'emotion':<12} {'confidence':>10}  result key"
     print(header)
     print("-" * len(header))
     for row in rows:
         r = row["result"]
         if r is None:
-            print(f"{row['file']:<34} {'-':<7} {'-':<9} {'-':>10}  (no result)")
+            print(f"{row['file']:<34} {'-':<7} {'-':>5} {'-':<12} {'-':>10}  (no result)")
         elif r["status"] == "ok":
-            print(f"{row['file']:<34} {'ok':<7} {r['emotion']:<9} {r['confidence']:>10.3f}  {row['key']}.json")
+            emotion, confidence = (r["emotion"], f"{r['confidence']:.3f}") if r["faces"] else ("(no face)", "")
+            print(f"{row['file']:<34} {'ok':<7} {len(r['faces']):>5} {emotion:<12} {confidence:>10}  {row['key']}.json")
         else:
-            print(f"{row['file']:<34} {'error':<7} {r['error']['code']:<9} {'':>10}  {row['key']}.json")
+            print(f"{row['file']:<34} {'error':<7} {'':>5} {r['error']['code']:<12} {'':>10}  {row['key']}.json")
 
 
 def main(argv: list[str] | None = None) -> int:
