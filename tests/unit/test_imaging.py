@@ -132,3 +132,13 @@ def test_preprocess_center_crops_to_a_square():
 def test_preprocess_keeps_48x48_crops_untouched():
     im = face("surprise")
     assert np.array_equal(preprocess_face(im, 48), np.asarray(im, dtype=np.float32))
+
+
+def test_huge_images_are_reduced_before_conversion_and_keep_orientation():
+    im = gradient((3000, 1000), "RGBA")
+    decoded = decode_image(encode(im, "PNG"), MAX_PIXELS, draft_size=200)
+    assert (decoded.width, decoded.height) == (3000, 1000)
+    assert 200 <= min(decoded.gray.size) < 400  # reduced by an integer factor
+    rotated = decode_image(jpeg_with_orientation(gradient((3000, 1000)), 6), MAX_PIXELS, draft_size=200)
+    assert rotated.gray.size[1] > rotated.gray.size[0]  # displayed upright: taller than wide
+    assert (rotated.oriented_width, rotated.oriented_height) == (1000, 3000)
