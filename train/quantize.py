@@ -202,5 +202,6 @@ def _markdown(r: dict) -> str:
         lines.append(f"| {c} | {i['precision']:.3f} ({f['precision']:.3f}) | {i['recall']:.3f} ({f['recall']:.3f}) | {i['support']} |")
     lines += ["", f"![int8 confusion matrix]({r['model']}-int8-confusion.png)",
               f"![float confusion matrix]({r['model']}-float-confusion.png)", "",
-              "Regenerate: `python -m train quantize --model models/<model>.keras` (see README).", ""]
+              f"Regenerate: `python -m train quantize --model {r['source']} --classes {','.join(r['classes'])}"
+              f"{' --mirror' if r['mirror_averaging'] else ''}`.", ""]
     return "\n".join(lines)
