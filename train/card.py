@@ -23,27 +23,27 @@ with a face detector first (see [face-detection.md](face-detection.md)).
 
 ## Data
 FER2013 (Goodfellow et al., 2013): 48x48 gray face crops collected by web image search for emotion
-keywords, labelled once by crowd workers. Training split "Training" (28,709 images), validation split
-"PublicTest" (3,589 images); the private test split is not used here, so all figures are validation
-figures. The data report ([reports/data/report.md](../reports/data/report.md)) shows strong class
-imbalance (happy has 16x the images of disgust), 1,273 groups of exact duplicate images, 270 of them
-spanning train and validation, and 47 with conflicting labels.
+keywords, labelled once by crowd workers. Training split "Training" ({train:,} images), validation split
+"PublicTest" ({validation:,} images); the private test split is not used here, so all figures are
+validation figures. The data report ([reports/data/report.md](../reports/data/report.md)) shows strong
+class imbalance (largest/smallest class: {imbalance}x), {groups:,} groups of exact duplicate images,
+{across:,} of them spanning train and validation, and {conflicting:,} with conflicting labels.
 """
 
 LIMITS = """
 ## Known limitations and biases
-- **Demographics.** FER2013 was gathered by web search and has no demographic labels; faces of
-  adults of lighter skin are over-represented, and accuracy on under-represented groups (by age, skin
-  tone, gender presentation, disability) is unknown and likely lower. It has not been audited here.
+- **Demographics.** FER2013 was gathered by web image search and has no demographic labels; its
+  make-up by age, skin tone, gender presentation or disability is undocumented, web collections tend to
+  over-represent some groups, and accuracy per group is unknown. It has not been audited here.
 - **Posed versus spontaneous.** Many images are posed, exaggerated stock-photo expressions; subtle,
   spontaneous expressions (most real photos) are recognised less reliably, and "neutral" and "sad" are
   often confused (see the confusion matrices).
 - **Low resolution.** Inputs are 48x48 gray: glasses, occlusion by hands, strong head turns, low light
   and motion blur degrade results. Colour is discarded.
-- **Label noise.** FER2013 labels come from one annotator each; published re-annotations (FER+) disagree
-  with about 10% of them, which caps the accuracy any model can show on it.
-- **Leakage.** 270 images appear in both train and validation (exact duplicates), which slightly
-  flatters validation figures.
+- **Label noise.** FER2013 labels come from one annotator each; a published re-annotation by ten
+  annotators per image (FER+) disagrees with a share of them, which caps the accuracy any model can show.
+- **Leakage.** {across:,} groups of identical images appear in both train and validation, which
+  slightly flatters validation figures.
 - **Closed label set.** Every face gets one of the model's labels, even when none applies; read the
   confidence and the full score distribution, not only the top label.
 
@@ -76,7 +76,17 @@ def model_section(meta: dict, report: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_card(model_dir: Path, reports_dir: Path, out: Path) -> Path:
+def data_figures(report_path: Path) -> dict:
+    r = json.loads(report_path.read_text())
+    return {"train": r["splits"]["train"]["images"], "validation": r["splits"]["validation"]["images"],
+            "imbalance": r["splits"]["train"]["imbalance_ratio"], "groups": r["duplicates"]["groups"],
+            "across": r["duplicates"]["groups_across_splits"],
+            "conflicting": r["duplicates"]["groups_with_conflicting_labels"]}
+
+
+def write_card(model_dir: Path, reports_dir: Path, out: Path,
+               data_report: Path = Path("reports/data/report.json")) -> Path:
+    figures = data_figures(data_report)
     sections = []
     for meta_path in sorted(model_dir.glob("*.json")):
         meta = json.loads(meta_path.read_text())
@@ -85,6 +95,6 @@ def write_card(model_dir: Path, reports_dir: Path, out: Path) -> Path:
         report_path = reports_dir / f"{meta['name']}.json"
         sections.append(model_section(meta, json.loads(report_path.read_text()) if report_path.exists() else None))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(HEADER + "\n" + "\n".join(sections) + LIMITS)
+    out.write_text(HEADER.format(**figures) + "\n" + "\n".join(sections) + LIMITS.format(**figures))
     print(f"model card written to {out}")
     return out

@@ -89,9 +89,10 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
             "color": "gray",
             "pixel_range": [0, 255],
             "preprocessing": "decode, apply EXIF orientation, flatten transparency onto white, convert to "
-                             "8-bit gray, center-crop to a square, bilinear resize to the input size; raw "
-                             "pixel values 0..255 are quantized with scale and zero_point (the model "
-                             "rescales to 0..1 itself)",
+                             "8-bit gray; crop each face found by the detector as a square with the training "
+                             "crops' framing (an upload of at most 96 px is a face crop: center square); "
+                             "bilinear resize to the input size; raw pixel values 0..255 are quantized with "
+                             "scale and zero_point (the model rescales to 0..1 itself)",
         },
         "output": {"activation": "softmax", "dtype": "int8",
                    "scale": float(classifier.output_scale), "zero_point": int(classifier.output_zero_point)},
