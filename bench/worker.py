@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
 FOUR = ("happy", "neutral", "sad", "surprise")
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer's output order
+# The float candidates follow the shipped model's recipe: mirror averaging when its metadata says so.
+MIRROR = json.loads((ROOT / "function" / "model" / "emotion4.json").read_text()).get(
+    "test_time_augmentation") == "horizontal_flip"
 
 
 class Candidate:
@@ -74,10 +77,14 @@ class FloatLiteRT(Candidate):
     def decode(self, data):
         return self._pre(self._decode(data, 50_000_000, draft_size=48).gray, 48)
 
-    def infer(self, x):
+    def _run(self, x):
         self.interp.set_tensor(self.i, x.reshape(1, 48, 48, 1).astype(self.np.float32))
         self.interp.invoke()
-        return self.interp.get_tensor(self.o)[0].tolist()
+        return self.interp.get_tensor(self.o)[0]
+
+    def infer(self, x):
+        probs = (self._run(x) + self._run(x[:, ::-1])) / 2 if MIRROR else self._run(x)
+        return probs.tolist()
 
 
 class KerasTF(Candidate):
@@ -95,7 +102,8 @@ class KerasTF(Candidate):
         return self._pre(self._decode(data, 50_000_000).gray, 48)
 
     def infer(self, x):
-        return self.np.asarray(self.model(x.reshape(1, 48, 48, 1), training=False))[0].tolist()
+        batch = self.np.stack([x, x[:, ::-1]]) if MIRROR else x[None]
+        return self.np.asarray(self.model(batch[..., None], training=False)).mean(0).tolist()
 
 
 class FerNet(Candidate):
