@@ -90,5 +90,7 @@ def _markdown(r: dict) -> str:
     for c, v in m["per_class"].items():
         lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
     lines += ["", "![winner confusion matrix](winner_confusion.png)", "",
-              "Validation loss is plain cross-entropy (no label smoothing), comparable across rows.", ""]
+              "Validation loss is plain cross-entropy (no label smoothing), comparable across rows. A row whose "
+              "budget says \"(hit)\" was stopped when its time ran out, with its best checkpoint kept: read its "
+              "accuracy together with its budget and epochs.", ""]
     return "\n".join(lines)
