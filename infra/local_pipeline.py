@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import sys
 import time
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bucket", default="emotion-local-uploads", help="stand-in bucket name (default: %(default)s)")
     parser.add_argument("--no-face-detection", action="store_true",
                         help="classify each image whole, as the template's FaceDetection=Disabled does")
+    parser.add_argument("--json", action="store_true", help="also print each result document")
     parser.add_argument("--verbose", action="store_true",
                         help="show the function's structured logs and metrics (hidden by default for a readable table)")
     return parser.parse_args(argv)
@@ -98,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: not a file: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
     rows = run(images, args.model, args.bucket, args.verbose, not args.no_face_detection)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row["result"], indent=2, ensure_ascii=False))
     return 0 if all(r["result"] is not None for r in rows) else 1
 
 
