@@ -20,7 +20,6 @@ class Source:
 
 def _base(source: Source, model: dict[str, str], timing_ms: dict[str, float]) -> dict[str, Any]:
     return {
-        "schema": SCHEMA,
         "model": model,
         "source": {
             "bucket": source.bucket,
@@ -39,6 +38,7 @@ def ok_result(source: Source, model: dict[str, str], image: dict[str, Any], face
     """Top-level emotion, confidence and scores are the largest face's; null when no face was found."""
     main = faces[0] if faces else None
     return {
+        "schema": SCHEMA,
         "status": "ok",
         "emotion": main["emotion"] if main else None,
         "confidence": main["confidence"] if main else None,
@@ -54,6 +54,7 @@ def ok_result(source: Source, model: dict[str, str], image: dict[str, Any], face
 def error_result(source: Source, model: dict[str, str], code: str, message: str,
                  timing_ms: dict[str, float], image: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
+        "schema": SCHEMA,
         "status": "error",
         "emotion": None,
         "confidence": None,
