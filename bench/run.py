@@ -31,8 +31,8 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
 FER_VERSION = "25.10.3"
 TFLITE_RUNTIME_PINS = ["tflite-runtime==2.14.0", "numpy==1.26.4", "pillow==12.2.0",
                        "aws-lambda-powertools[tracer]==3.37.0", "boto3==1.43.11"]
-# AWS Lambda list prices, us-east-1, as published on the AWS Lambda pricing page (checked 2026-11-27;
-# unchanged since 2020 for x86): recheck before quoting.
+# AWS Lambda list prices, us-east-1, as published on the AWS Lambda pricing page: the x86_64 rates in
+# force since 2020, as known on PRICE_DATE. This machine cannot reach the page: recheck before quoting.
 PRICE_DATE = "2026-11-27"
 PRICE_PER_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 PRICE_PER_REQUEST = 0.20 / 1_000_000
@@ -151,7 +151,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip measuring the size of a TensorFlow package (a 1.5 GB install)")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test, not a measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "bench", help="where RESULTS.md and results.json go")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite RESULTS.md from the results.json in --out without measuring anything")
     args = parser.parse_args(argv)
+    if args.render_only:
+        results = json.loads((args.out / "results.json").read_text())
+        args.repeats, args.cold_runs = results["settings"]["repeats"], results["settings"]["cold_runs"]
+        (args.out / "RESULTS.md").write_text(markdown(results, args))
+        return 0
     if args.quick:
         args.repeats, args.cold_runs, args.no_tensorflow_package = 20, 1, True
     names = args.candidates.split(",")
@@ -160,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
     prepare(log)
-    results: dict = {"date": date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, "
+    results: dict = {"date": date.today().isoformat(), "settings": {"repeats": args.repeats, "cold_runs": args.cold_runs}, "machine": f"{platform.processor() or platform.machine()}, "
                      f"{os.cpu_count()} cores, Python {platform.python_version()}", "candidates": {}}
     for name in names:
         log(f"{name}: {args.cold_runs} cold starts")
@@ -246,7 +253,8 @@ def markdown(r: dict, args) -> str:
               f"At the template's {cost['memory_mb']} MB, from each candidate's warm face-JPEG p50 (billed in 1 ms "
               f"steps), at ${cost['price_per_gb_s_x86_64']} per GB-second (x86_64) and "
               f"${cost['price_per_million_requests']:.2f} per million requests: AWS Lambda list prices, us-east-1, "
-              f"as published on the AWS pricing page (checked {cost['price_date']}; recheck before quoting). S3 "
+              f"as published on the AWS Lambda pricing page (the x86_64 rates in force since 2020, as known on "
+              f"{cost['price_date']}; not re-read from this machine, which cannot reach it: recheck before quoting). S3 "
               "requests and time spent on S3 calls are extra and the same for every candidate.", "",
               "| candidate | USD per million images |", "|---|---|"]
     lines += [f"| `{n}` | {v:.2f} |" for n, v in cost["per_million_images_usd"].items()]
