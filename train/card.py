@@ -61,8 +61,8 @@ def model_section(meta: dict, report: dict | None) -> str:
              f"- Input: {meta['input']['shape']} {meta['input']['dtype']} (scale {meta['input']['scale']:.6g}, "
              f"zero point {meta['input']['zero_point']}); {meta['input']['preprocessing']}.",
              f"- Training data: {meta['training_data']}.",
-             *([f"- Test-time augmentation: each face is classified as is and mirrored, and the two "
-                f"probability vectors are averaged."] if meta.get("test_time_augmentation") else []),
+             *(["- Test-time augmentation: each face is classified as is and mirrored, and the two "
+                "probability vectors are averaged."] if meta.get("test_time_augmentation") else []),
              f"- Validation ({m['validation_split']}): int8 accuracy **{m['int8_accuracy']:.4f}** "
              f"(float {m['float_accuracy']:.4f}), loss {m['int8_loss']:.4f}; int8 and float agree on "
              f"{m['top1_agreement']:.2%} of top labels.", "",

@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 # We enforce our own pixel cap before decoding; Pillow's global one would only warn or raise
 # with a less specific message.

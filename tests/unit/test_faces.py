@@ -1,6 +1,5 @@
 """Face detection: anchors, suppression, real photos, composites with known boxes, the crop rule."""
 import dataclasses
-import io
 import sys
 from pathlib import Path
 
