@@ -1,8 +1,12 @@
 """Upload -> bucket notification (the template's own filters) -> handler -> result beside the image."""
 import json
 
+import pytest
+
 from images import encode, face
 from infra import local_pipeline
+from infra.local import LocalDeployment, import_handler, use_stand_in_environment
+from infra.local_pipeline import MODEL_DIR
 
 
 def test_samples_all_get_results_and_results_trigger_nothing(deployment):
@@ -45,3 +49,22 @@ def test_pipeline_command_prints_a_table(capsys, aws):
     out = capsys.readouterr().out
     assert "result key" in out and "not_an_image" in out
     assert "0 events raised by results" in out
+
+
+@pytest.mark.parametrize("model", local_pipeline.shipped_models())
+def test_every_shipped_model_is_selectable_and_its_labels_reach_the_result(aws, model):
+    """ModelName (template) / --model (pipeline) picks the model; its labels come from its metadata."""
+    meta = json.loads((MODEL_DIR / f"{model}.json").read_text())
+    use_stand_in_environment({"ModelName": model})
+    try:
+        deployment = LocalDeployment(f"select-{model}", overrides={"ModelName": model}, reload=True)
+        key = f"{deployment.prefix}face.jpg"
+        deployment.upload(key, encode(face("surprise"), "JPEG"))
+        deployment.drain()
+        result = deployment.result(key)
+        assert result["model"]["name"] == model
+        assert list(result["scores"]) == meta["labels"]
+        assert result["emotion"] in meta["labels"]
+    finally:
+        use_stand_in_environment()
+        import_handler(reload=True)
