@@ -3,9 +3,9 @@ import json
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from faults import FailingS3
 from images import encode, face
 from infra.local import LocalContext
 from infra.replay import lambda_invoker, replay
@@ -75,29 +75,10 @@ def test_very_long_keys_get_their_result_under_a_hashed_name(deployment):
     assert body["source"]["key"] == key and body["status"] == "ok"
 
 
-class _AlwaysFailing:
-    def __init__(self, client, operation, code="SlowDown", status=503):
-        self._client, self._operation, self._code, self._status = client, operation, code, status
-        self.injected = 0
-
-    def __getattr__(self, name):
-        real = getattr(self._client, name)
-        if name != self._operation:
-            return real
-
-        def fail(**kwargs):
-            if "/poison.jpg" in kwargs.get("Key", ""):
-                self.injected += 1
-                raise ClientError({"Error": {"Code": self._code, "Message": "injected"},
-                                   "ResponseMetadata": {"HTTPStatusCode": self._status}}, name)
-            return real(**kwargs)
-        return fail
-
-
 @pytest.mark.parametrize("operation", ["get_object", "put_object"])
 def test_exhausted_retries_reach_the_failure_queue_and_replay_redrives(deployment, monkeypatch, operation):
     app = deployment.app
-    flaky = _AlwaysFailing(deployment.s3, operation)
+    flaky = FailingS3(deployment.s3, operation, key_part="/poison.jpg")
     monkeypatch.setattr(app, "s3_client", lambda: flaky)
     deployment.upload(f"{deployment.prefix}poison.jpg", encode(face("happy"), "JPEG"))
     deployment.upload(f"{deployment.prefix}fine.jpg", encode(face("sad"), "JPEG"))

@@ -6,9 +6,9 @@ from pathlib import Path
 import boto3
 import jsonschema
 import pytest
-from botocore.exceptions import ClientError
 from PIL import Image
 
+from faults import FailingS3
 from images import animated_gif, encode, face, png_with_declared_size, s3_event
 
 BUCKET = "handler-tests"
@@ -123,31 +123,10 @@ def test_one_bad_record_does_not_spoil_the_others(app, s3):
     assert [r["status"] for r in out["results"]] == ["ok", "error", "ok"]
 
 
-class _FlakyS3:
-    """Wraps the real (moto) client; the first ``failures`` calls of ``operation`` fail."""
-
-    def __init__(self, client, operation: str, code: str, status: int, failures: int = 1):
-        self._client, self._operation, self._code, self._status = client, operation, code, status
-        self.failures_left = failures
-
-    def __getattr__(self, name):
-        real = getattr(self._client, name)
-        if name != self._operation:
-            return real
-
-        def call(**kwargs):
-            if self.failures_left > 0:
-                self.failures_left -= 1
-                raise ClientError({"Error": {"Code": self._code, "Message": "injected"},
-                                   "ResponseMetadata": {"HTTPStatusCode": self._status}}, name)
-            return real(**kwargs)
-        return call
-
-
 @pytest.mark.parametrize("operation", ["get_object", "put_object"])
 @pytest.mark.parametrize("code,status", [("SlowDown", 503), ("InternalError", 500)])
 def test_transient_failures_raise_so_lambda_retries(app, s3, monkeypatch, operation, code, status):
-    flaky = _FlakyS3(s3, operation, code, status)
+    flaky = FailingS3(s3, operation, code, status, failures=1)
     monkeypatch.setattr(app, "s3_client", lambda: flaky)
     event = s3_event(put(s3, "uploads/a.jpg", encode(face("happy"), "JPEG")),
                      put(s3, "uploads/b.jpg", encode(face("sad"), "JPEG")))
