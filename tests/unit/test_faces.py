@@ -138,3 +138,19 @@ def test_detection_can_be_switched_off(classifier):
     assert analysis.faces[0]["box"] == {"x": 80, "y": 0, "width": 480, "height": 480}
     assert Settings.from_env({"FACE_DETECTION": "Disabled"}).face_detection is False
     assert Settings.from_env({}).face_detection is True
+
+
+def test_small_faces_are_found_by_the_second_look(detector):
+    # Faces about a sixth of the photo's height score only 0.3-0.5 in the first pass; the crop
+    # around each candidate confirms them.
+    faces = [face("happy"), face("sad"), face("surprise")]
+    image, boxes = composite(faces, size=(640, 480), sides=[90, 100, 110], seed=6)  # the one-pass detector missed here
+    found = [f.framed() for f in detector.detect(image)]
+    assert len(found) == 3
+    for truth in boxes:
+        assert max(iou(truth, (f.x0, f.y0, f.x1, f.y1)) for f in found) >= 0.5, truth
+
+
+def test_background_candidate_is_refused_on_the_second_look(detector):
+    gray = background((640, 480), seed=2)
+    assert detector._verify(gray, Face(200, 150, 300, 250, 0.4)) is None
