@@ -39,6 +39,12 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="time budget per model, in minutes")
     p.add_argument("--seed", type=int, default=SEED, help="random seed (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --runs")
+    p.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
+                   help="learning rate: 'plateau' halves it when val loss stalls; 'cosine' warms up for one "
+                        "epoch, then decays to zero at --epochs (default: %(default)s)")
+    p.add_argument("--init-from", default=None,
+                   help="start from the weights of this trained .keras model of the same architecture "
+                        "(e.g. runs/c4/complex_cnn_1/best.keras) instead of random initialization")
     p.add_argument("--no-imagenet", action="store_true",
                    help="do not try to download ImageNet weights for the transfer models")
     p.add_argument("--runs", type=Path, default=RUNS_DIR,
@@ -51,7 +57,7 @@ def _fit_config(args, model: str):
                      learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
                      class_weights=args.class_weights, patience=args.patience,
                      max_minutes=args.max_minutes, seed=args.seed, resume=args.resume,
-                     imagenet=not args.no_imagenet)
+                     imagenet=not args.no_imagenet, schedule=args.schedule, init_from=args.init_from)
 
 
 def _load(args, splits=("train", "validation")):
