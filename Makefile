@@ -51,8 +51,10 @@ burst: $(VENV)/.base $(FACE_MODEL)
 train-report: $(VENV)/.train
 	$(VENV)/bin/python -m train report
 
+# sam build, then the package diet of infra/prune_package.py (what `sam deploy` should ship).
 sam-build: $(SAM_VENV)/.installed $(FACE_MODEL)
-	$(SAM_VENV)/bin/sam build
+	$(SAM_VENV)/bin/sam build $(ARGS)
+	$(PYTHON) -m infra.prune_package .aws-sam/build/EmotionFunction
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(TOOLS_VENV) .venv-bench-tflite .aws-sam .pytest_cache bench/.cache

@@ -71,6 +71,7 @@ PY
 
 log "sam build"
 "$SAM" build >/dev/null
+python3 -m infra.prune_package .aws-sam/build/EmotionFunction
 ENV_FILE=$(mktemp)
 printf '{"EmotionFunction": {"S3_ENDPOINT_URL": "%s"}}\n' "$ENDPOINT" >"$ENV_FILE"
 

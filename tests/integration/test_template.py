@@ -115,7 +115,9 @@ def test_failures_retention_and_concurrency_are_configured():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """`sam build` for both architectures (the glibc guard: a too-new wheel fails here)."""
+    """`make sam-build` for both architectures: `sam build` (the glibc guard: a too-new wheel
+    fails here), then the package diet of infra/prune_package.py."""
+    from infra.prune_package import prune
     out = {}
     for arch in ("x86_64", "arm64"):
         build_dir = tmp_path_factory.mktemp(f"sam-{arch}")
@@ -123,6 +125,7 @@ def built(tmp_path_factory):
                     f"Architecture={arch}"], timeout=600)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         out[arch] = build_dir / "EmotionFunction"
+        out[f"{arch}-prune"] = prune(out[arch])
     return out
 
 
@@ -138,25 +141,46 @@ def test_sam_build_succeeds_for_both_architectures(built):
         assert not (built[arch] / "tensorflow").exists()  # never full TensorFlow at run time
 
 
-def test_built_x86_package_classifies_a_face(built):
-    """Import the exact built package (its own numpy, pillow, LiteRT) and classify a sample."""
+def test_pruned_package_keeps_what_the_function_loads(built):
+    for arch in ("x86_64", "arm64"):
+        report, package = built[f"{arch}-prune"], built[arch]
+        assert report["after_mb"] < report["before_mb"]
+        assert not (package / "botocore").exists()  # the runtime's copy is used
+        for needed in ("app.py", "numpy", "PIL", "ai_edge_litert/libLiteRtRuntimeCApi.so", "aws_xray_sdk",
+                       "aws_lambda_powertools", "model/emotion4.tflite"):
+            assert (package / needed).exists(), (arch, needed)
+    assert built["x86_64-prune"]["after_mb"] < 80  # issue budget for the package with detection
+
+
+def test_built_x86_package_classifies_every_format(built, tmp_path):
+    """Import the exact pruned package (its own numpy, pillow, LiteRT; botocore from the
+    environment, as Lambda's runtime provides it) and classify a face crop saved in every
+    format the trigger accepts, and a photo through face detection."""
+    from composites import astronaut
     sample = next((ROOT / "infra" / "samples").glob("happy-*.jpg"))
+    astronaut().save(tmp_path / "astronaut.jpg")
     code = (
-        "import sys, json; sys.path.insert(0, sys.argv[1]); import numpy, PIL;"
-        "import app, emotion.imaging as im;"
+        "import io, sys, json; sys.path.insert(0, sys.argv[1]); import numpy, PIL; from PIL import Image;"
+        "import app; from emotion.analysis import analyze;"
         "assert app.__file__.startswith(sys.argv[1]), app.__file__;"
-        "d = im.decode_image(open(sys.argv[2], 'rb').read(), 10**8);"
-        "p = app.CLASSIFIER.predict(im.preprocess_face(d.gray, 48));"
-        "print(json.dumps({'emotion': p.emotion, 'numpy': numpy.__version__, 'numpy_file': numpy.__file__}))"
+        "face = Image.open(sys.argv[2]); out = {'numpy': numpy.__version__, 'numpy_file': numpy.__file__};"
+        "run = lambda data: analyze(data, app.SETTINGS, app.CLASSIFIER, app.DETECTOR).faces;"
+        "save = lambda fmt: (lambda b: (face.save(b, format=fmt), b.getvalue())[1])(io.BytesIO());"
+        "out['formats'] = {fmt: [f['emotion'] for f in run(save(fmt))] for fmt in "
+        "('JPEG', 'PNG', 'WEBP', 'TIFF', 'GIF', 'BMP')};"
+        "out['photo'] = [f['emotion'] for f in run(open(sys.argv[3], 'rb').read())];"
+        "print(json.dumps(out))"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-c", code, str(built["x86_64"]), str(sample)],
+    proc = subprocess.run([sys.executable, "-c", code, str(built["x86_64"]), str(sample), str(tmp_path / "astronaut.jpg")],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["numpy_file"].startswith(str(built["x86_64"]))
     assert out["numpy"] == "2.2.6"
-    assert out["emotion"] in ("happy", "neutral", "sad", "surprise")
+    for fmt, emotions in out["formats"].items():
+        assert len(emotions) == 1 and emotions[0] in ("happy", "neutral", "sad", "surprise"), fmt
+    assert len(out["photo"]) == 1
 
 
 def test_model_parameter_offers_exactly_the_shipped_models():
