@@ -134,6 +134,13 @@ def package_sizes(log, with_tensorflow: bool) -> dict:
     return sizes
 
 
+def _shipped_views() -> tuple[str, ...]:
+    sys.path.insert(0, str(ROOT / "function"))
+    from emotion.views import views_from_metadata
+    meta = json.loads((ROOT / "function" / "model" / "emotion4.json").read_text())
+    return views_from_metadata(meta.get("test_time_augmentation"))
+
+
 def cost_per_million(duration_ms: float, memory_mb: int, arch: str = "x86_64") -> float:
     billed_ms = max(1, int(-(-duration_ms // 1)))  # Lambda bills in 1 ms steps
     return round(1_000_000 * (billed_ms / 1000 * memory_mb / 1024 * PRICE_PER_GB_S[arch] + PRICE_PER_REQUEST), 4)
@@ -237,7 +244,9 @@ def markdown(r: dict, args) -> str:
             f"| `{n}` | {cs['median']:.3f} s ({cs['min']:.3f}-{cs['max']:.3f}) | {w['face_jpeg']['p50_ms']:.3f} / "
             f"{w['face_jpeg']['p99_ms']:.3f} ms | {w['photo_640x480']['p50_ms']:.2f} / {w['photo_640x480']['p99_ms']:.2f} ms | "
             f"{w['inference']['p50_ms']:.3f} ms | {w['face_images_per_s']:.0f} | {x['peak_rss_mb']:.0f} MB | {acc} |")
-    lines += ["", "The shipped model averages each face with its mirror image (two inferences per face); the "
+    views = _shipped_views()
+    lines += ["", f"The shipped model averages each face's probabilities over {len(views)} test-time views "
+              f"({', '.join(views)}: {len(views)} inferences per face); the "
               "float candidates of the same network do the same, so inference figures compare like with like. "
               "`fer-net` runs once per face, as released.", "",
               "Our handler path (`litert-int8`, `tflite-runtime-int8`) runs the deployed analysis: the 640x480 "

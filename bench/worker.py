@@ -21,9 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
 FOUR = ("happy", "neutral", "sad", "surprise")
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer's output order
-# The float candidates follow the shipped model's recipe: mirror averaging when its metadata says so.
-MIRROR = json.loads((ROOT / "function" / "model" / "emotion4.json").read_text()).get(
-    "test_time_augmentation") == "horizontal_flip"
+
+
+def shipped_views(x) -> list:
+    """``x`` in the test-time views the shipped model's metadata names: the float candidates
+    follow the shipped model's recipe."""
+    sys.path.insert(0, str(ROOT / "function"))
+    from emotion.views import face_views, views_from_metadata
+    meta = json.loads((ROOT / "function" / "model" / "emotion4.json").read_text())
+    return face_views(x, views_from_metadata(meta.get("test_time_augmentation")))
 
 
 class Candidate:
@@ -86,8 +92,8 @@ class FloatLiteRT(Candidate):
         return self.interp.get_tensor(self.o)[0]
 
     def infer(self, x):
-        probs = (self._run(x) + self._run(x[:, ::-1])) / 2 if MIRROR else self._run(x)
-        return probs.tolist()
+        views = shipped_views(x)
+        return (sum(self._run(v) for v in views) / len(views)).tolist()
 
 
 class KerasTF(Candidate):
@@ -105,7 +111,7 @@ class KerasTF(Candidate):
         return self._pre(self._decode(data, 50_000_000).gray, 48)
 
     def infer(self, x):
-        batch = self.np.stack([x, x[:, ::-1]]) if MIRROR else x[None]
+        batch = self.np.stack(shipped_views(x))
         return self.np.asarray(self.model(batch[..., None], training=False)).mean(0).tolist()
 
 

@@ -96,7 +96,7 @@ def cmd_quantize(args) -> None:
     from .quantize import quantize_and_ship
     classes, (train, val) = _load(args)
     quantize_and_ship(args.model, train, val, args.out, args.reports, args.name,
-                      args.representative, args.version, args.mirror)
+                      args.representative, args.version, "mirror" if args.mirror else args.tta)
 
 
 def cmd_card(args) -> None:
@@ -147,9 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="file stem in function/model/ (default: emotion<N classes>)")
     p.add_argument("--representative", type=int, default=600,
                    help="representative images from the train split, stratified by class (default: %(default)s)")
-    p.add_argument("--mirror", action="store_true",
-                   help="test-time augmentation: average each face's probabilities with its mirror image's "
-                        "(recorded in the metadata; the function then runs the model twice per face)")
+    p.add_argument("--tta", choices=("none", "mirror", "mirror-zoom"), default="none",
+                   help="test-time augmentation recorded in the metadata, used by the function and by this "
+                        "evaluation: average each face's probabilities over itself and its mirror image "
+                        "('mirror', 2 inferences per face) or also over both zoomed by 10%% ('mirror-zoom', 4) "
+                        "(default: %(default)s)")
+    p.add_argument("--mirror", action="store_true", help="the same as --tta mirror (kept for older commands)")
     p.add_argument("--version", default="1.0.0", help="model version written to the metadata (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("function/model"),
                    help="where the int8 model and its metadata go (default: %(default)s)")

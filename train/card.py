@@ -3,6 +3,7 @@ float-vs-int8 evaluation reports, so every figure in it can be regenerated."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 HEADER = """# Model card: facial-emotion classifiers
@@ -53,16 +54,23 @@ refuses to load. Regenerate this card with `python -m train card`.
 """
 
 
+def _views(value) -> tuple[str, ...]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "function"))
+    from emotion.views import views_from_metadata
+    return views_from_metadata(value)
+
+
 def model_section(meta: dict, report: dict | None) -> str:
     m = meta["metrics"]
+    views = _views(meta.get("test_time_augmentation"))
     lines = [f"## `{meta['name']}` {meta['version']}: {', '.join(meta['labels'])}", "",
              f"- Architecture: `{meta['architecture']}`, {meta['params']:,} parameters; int8 TFLite, "
              f"{meta['size_bytes'] / 2**20:.2f} MB; sha256 `{meta['sha256'][:16]}...`; created {meta['created']}.",
              f"- Input: {meta['input']['shape']} {meta['input']['dtype']} (scale {meta['input']['scale']:.6g}, "
              f"zero point {meta['input']['zero_point']}); {meta['input']['preprocessing']}.",
              f"- Training data: {meta['training_data']}.",
-             *(["- Test-time augmentation: each face is classified as is and mirrored, and the two "
-                "probability vectors are averaged."] if meta.get("test_time_augmentation") else []),
+             *([f"- Test-time augmentation: each face is classified in {len(views)} views ({', '.join(views)}) "
+                "and the probability vectors are averaged."] if len(views) > 1 else []),
              f"- Validation ({m['validation_split']}): int8 accuracy **{m['int8_accuracy']:.4f}** "
              f"(float {m['float_accuracy']:.4f}), loss {m['int8_loss']:.4f}; int8 and float agree on "
              f"{m['top1_agreement']:.2%} of top labels.", "",

@@ -54,8 +54,13 @@ def convert_float(model: keras.Model) -> bytes:
     return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
+def _function_path():
+    if str(REPO / "function") not in sys.path:
+        sys.path.insert(0, str(REPO / "function"))
+
+
 def _classifier_class():
-    sys.path.insert(0, str(REPO / "function"))
+    _function_path()
     from emotion.classifier import EmotionClassifier, sha256_of
     return EmotionClassifier, sha256_of
 
@@ -108,16 +113,25 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
     return meta
 
 
-def float_probs(model: keras.Model, images: np.ndarray, mirror: bool) -> np.ndarray:
-    x = images.astype(np.float32)
-    probs = model.predict(x, batch_size=256, verbose=0)
-    if mirror:
-        probs = (probs + model.predict(x[:, :, ::-1], batch_size=256, verbose=0)) / 2
-    return probs
+def _views(tta: str) -> tuple[str, ...]:
+    _function_path()
+    from emotion.views import views_from_metadata
+    return views_from_metadata(tta)
+
+
+def float_probs(model: keras.Model, images: np.ndarray, tta: str = "none") -> np.ndarray:
+    """Float probabilities averaged over the same test-time views the function uses."""
+    _function_path()
+    from emotion.views import face_views, views_from_metadata
+    views = views_from_metadata(tta)
+    per_image = [face_views(img[..., 0].astype(np.float32), views) for img in images]
+    probs = [model.predict(np.stack([v[k] for v in per_image])[..., None], batch_size=256, verbose=0)
+             for k in range(len(views))]
+    return sum(probs) / len(views)
 
 
 def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path, reports_dir: Path,
-                      name: str | None, representative: int, version: str, mirror: bool = False) -> dict:
+                      name: str | None, representative: int, version: str, tta: str = "none") -> dict:
     EmotionClassifier, sha256_of = _classifier_class()
     classes = train.classes
     name = name or f"emotion{len(classes)}"
@@ -137,12 +151,13 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
     # A provisional metadata file lets the serving classifier load (and checksum) the model.
     meta_path = out_dir / f"{name}.json"
     sha = sha256_of(tflite_path)
-    tta = {"test_time_augmentation": "horizontal_flip"} if mirror else {}
-    meta_path.write_text(json.dumps({"name": name, "version": version, "labels": list(classes), "sha256": sha, **tta}))
+    tta_meta = {"test_time_augmentation": list(_views(tta))} if tta != "none" else {}
+    meta_path.write_text(json.dumps({"name": name, "version": version, "labels": list(classes), "sha256": sha,
+                                     **tta_meta}))
     classifier = EmotionClassifier(tflite_path, meta_path)
 
     print(f"evaluating float and int8 on {len(val)} validation images")
-    f_probs = float_probs(model, val.images, mirror)
+    f_probs = float_probs(model, val.images, tta)
     int8_probs = tflite_probs(classifier, val.images.astype(np.float32))
     float_m, int8_m = summarize(f_probs, val.labels, list(classes)), summarize(int8_probs, val.labels, list(classes))
     agreement = float((f_probs.argmax(1) == int8_probs.argmax(1)).mean())
@@ -164,7 +179,7 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
                "float_keras_ms": round(median_latency_ms(lambda im: model(im[None, ..., None], training=False), sample, 50), 4)}
     sizes = {"int8_tflite_bytes": tflite_path.stat().st_size, "float_tflite_bytes": float_tflite.stat().st_size,
              "float_keras_bytes": Path(model_path).stat().st_size}
-    report = {"model": name, "source": str(model_path), "classes": list(classes), "mirror_averaging": mirror,
+    report = {"model": name, "source": str(model_path), "classes": list(classes), "tta": tta, "test_time_views": list(_views(tta)),
               "validation_images": len(val), "representative_images": len(rep),
               "float": float_m, "int8": int8_m, "top1_agreement": round(agreement, 4),
               "max_probability_difference": round(max_diff, 4), "latency_single_image": latency,
@@ -178,7 +193,8 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
     metrics = {"validation_split": "FER2013 PublicTest", "int8_accuracy": int8_m["accuracy"],
                "int8_loss": int8_m["loss"], "float_accuracy": float_m["accuracy"], "float_loss": float_m["loss"],
                "top1_agreement": round(agreement, 4), "per_class": int8_m["per_class"]}
-    meta = write_metadata(meta_path, name, version, classes, model, tflite_path, sha, train, metrics, classifier, tta)
+    meta = write_metadata(meta_path, name, version, classes, model, tflite_path, sha, train, metrics, classifier,
+                          tta_meta)
     print(f"{name}: int8 acc {int8_m['accuracy']:.4f} (float {float_m['accuracy']:.4f}), agreement "
           f"{agreement:.4f}, {sizes['int8_tflite_bytes'] / 1024:.0f} KiB -> {tflite_path}")
     return meta
@@ -187,7 +203,9 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
 def _markdown(r: dict) -> str:
     lines = [f"# Float vs int8: {r['model']}", "",
              f"Validation: FER2013 PublicTest, {r['validation_images']} images ({', '.join(r['classes'])}). "
-             + ("Both models average each face's probabilities with its mirror image's. " if r["mirror_averaging"] else "") +
+             + (f"Both models average each face's probabilities over {len(r['test_time_views'])} test-time views "
+                f"({', '.join(r['test_time_views'])}; the int8 latency below includes them all). "
+                if len(r["test_time_views"]) > 1 else "") +
              f"Representative set: {r['representative_images']} training images, stratified by class.", "",
              "| | float (Keras) | int8 (TFLite) |", "|---|---|---|",
              f"| accuracy | {r['float']['accuracy']:.4f} | {r['int8']['accuracy']:.4f} |",
@@ -204,5 +222,5 @@ def _markdown(r: dict) -> str:
     lines += ["", f"![int8 confusion matrix]({r['model']}-int8-confusion.png)",
               f"![float confusion matrix]({r['model']}-float-confusion.png)", "",
               f"Regenerate: `python -m train quantize --model {r['source']} --classes {','.join(r['classes'])}"
-              f"{' --mirror' if r['mirror_averaging'] else ''}`.", ""]
+              f"{' --tta ' + r['tta'] if r['tta'] != 'none' else ''}`.", ""]
     return "\n".join(lines)

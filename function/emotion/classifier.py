@@ -13,6 +13,8 @@ try:  # LiteRT, the successor of tflite-runtime, is what the function ships
 except ImportError:  # pragma: no cover - older deployments
     from tflite_runtime.interpreter import Interpreter
 
+from .views import face_views, views_from_metadata
+
 
 class ModelIntegrityError(RuntimeError):
     """The model file does not match its metadata (checksum, labels or input spec)."""
@@ -52,8 +54,8 @@ class EmotionClassifier:
         self.name: str = self.metadata["name"]
         self.version: str = self.metadata["version"]
         self.sha256 = actual
-        # Test-time augmentation recorded with the model: average with the mirrored face.
-        self.mirror = self.metadata.get("test_time_augmentation") == "horizontal_flip"
+        # Test-time augmentation recorded with the model: the views whose probabilities are averaged.
+        self.views = views_from_metadata(self.metadata.get("test_time_augmentation"))
 
         self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
         self.interpreter.allocate_tensors()
@@ -97,9 +99,8 @@ class EmotionClassifier:
         return raw.astype(np.float64)
 
     def predict(self, pixels: np.ndarray) -> Prediction:
-        probs = self._probabilities(pixels)
-        if self.mirror:
-            probs = (probs + self._probabilities(pixels[:, ::-1])) / 2
+        views = face_views(pixels, self.views)
+        probs = sum(self._probabilities(view) for view in views) / len(views)
         probs = np.clip(probs, 0.0, None)
         total = probs.sum()
         # int8 softmax steps are 1/256: renormalize so the scores always sum to 1.

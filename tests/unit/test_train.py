@@ -160,6 +160,26 @@ def test_quantization_gives_int8_io_and_matches_float(tiny_data, tmp_path):
     assert agree >= 11
 
 
+def test_quantize_step_ships_model_metadata_and_report_with_its_views(tiny_data, tmp_path):
+    from train.quantize import quantize_and_ship
+    from train.config import DEFAULT_CLASSES
+    train, val = (load_split(tiny_data, s, DEFAULT_CLASSES) for s in ("train", "validation"))
+    model = zoo.build("cnn_model_1", len(DEFAULT_CLASSES), augment=False)
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(train.images.astype("float32"), keras.utils.to_categorical(train.labels), epochs=2, verbose=0)
+    model.save(tmp_path / "tiny.keras")
+    meta = quantize_and_ship(tmp_path / "tiny.keras", train, val, tmp_path / "model", tmp_path / "reports",
+                             "tiny4", 16, "0.0.1", tta="mirror-zoom")
+    assert meta["test_time_augmentation"] == ["identity", "mirror", "zoom", "zoom_mirror"]
+    assert meta["labels"] == list(DEFAULT_CLASSES) and meta["version"] == "0.0.1"
+    report = json.loads((tmp_path / "reports" / "tiny4.json").read_text())
+    assert report["test_time_views"] == meta["test_time_augmentation"]
+    assert "--tta mirror-zoom" in (tmp_path / "reports" / "tiny4.md").read_text()
+    from emotion.classifier import EmotionClassifier  # on the path: quantize loads the function's classifier
+    clf = EmotionClassifier.load(tmp_path / "model", "tiny4")  # the function loads what was shipped
+    assert clf.views == tuple(meta["test_time_augmentation"])
+
+
 def test_model_card_is_written_from_metadata(tmp_path):
     from train.card import write_card
     meta = {"name": "emotion4", "version": "9.9.9", "labels": ["happy", "sad"], "architecture": "complex_cnn_1",
