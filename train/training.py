@@ -60,6 +60,24 @@ def _read_history(path: Path) -> dict[str, list[float]]:
     return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
 
 
+def copy_matching_weights(source: keras.Model, target: keras.Model) -> tuple[int, list[str]]:
+    """Copy weights layer by layer, in order, where the shapes match: the same architecture
+    with another number of classes (a four-emotion model starting a seven-emotion one) keeps
+    everything but its output layer."""
+    src = [layer for layer in source.layers if layer.weights]
+    dst = [layer for layer in target.layers if layer.weights]
+    if len(src) != len(dst):
+        raise ValueError(f"{source.name} has {len(src)} layers with weights, {target.name} {len(dst)}")
+    copied, skipped = 0, []
+    for a, b in zip(src, dst):
+        if [w.shape for w in a.get_weights()] == [w.shape for w in b.get_weights()]:
+            b.set_weights(a.get_weights())
+            copied += 1
+        else:
+            skipped.append(b.name)
+    return copied, skipped
+
+
 def learning_rate_schedule(cfg: FitConfig, steps_per_epoch: int):
     """A constant rate (reduced on plateaus by a callback) or one warm-up epoch then cosine decay.
 
@@ -91,8 +109,9 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     else:
         model = zoo.build(cfg.model, n_classes, augment=True, weights="imagenet" if cfg.imagenet else None)
         if cfg.init_from:
-            model.set_weights(keras.models.load_model(cfg.init_from).get_weights())
-            print(f"starting {cfg.model} from the weights of {cfg.init_from}")
+            copied, skipped = copy_matching_weights(keras.models.load_model(cfg.init_from), model)
+            print(f"starting {cfg.model} from {cfg.init_from}: {copied} layers copied"
+                  + (f", {', '.join(skipped)} left at random initialization (shapes differ)" if skipped else ""))
         steps_per_epoch = -(-len(train) // cfg.batch_size)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate_schedule(cfg, steps_per_epoch)),

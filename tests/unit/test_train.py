@@ -197,3 +197,15 @@ def test_model_card_is_written_from_metadata(tmp_path):
     assert '"Training" (10 images)' in card
     assert "`emotion4` 9.9.9: happy, sad" in card and "**0.8100**" in card and "Not for" in card
     assert "fd" not in card.split("## Known limitations")[0].split("## `emotion4`")[1]
+
+
+def test_init_from_copies_every_layer_but_a_different_head():
+    from train.training import copy_matching_weights
+    four, seven = zoo.build("cnn_model_1", 4, augment=True), zoo.build("cnn_model_1", 7, augment=True)
+    copied, skipped = copy_matching_weights(four, seven)
+    assert skipped == ["probabilities"] and copied == len([la for la in four.layers if la.weights]) - 1
+    conv4 = next(la for la in four.layers if la.weights)
+    conv7 = next(la for la in seven.layers if la.weights)
+    np.testing.assert_array_equal(conv4.get_weights()[0], conv7.get_weights()[0])
+    with pytest.raises(ValueError):
+        copy_matching_weights(four, zoo.build("complex_cnn_1", 7, augment=True))
