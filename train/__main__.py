@@ -85,7 +85,8 @@ def cmd_compare(args) -> None:
     from .zoo import ZOO
     models = args.models.split(",") if args.models else list(ZOO)
     _, (train, val) = _load(args)
-    compare([_fit_config(args, m) for m in models], train, val, args.runs, args.out, args.reuse)
+    compare([_fit_config(args, m) for m in models], train, val, args.runs, args.out, args.reuse,
+            tuple(args.reuse_runs or ()))
 
 
 def cmd_export(args) -> None:
@@ -129,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default=None, help="comma-separated subset of the zoo (default: all seven)")
     p.add_argument("--reuse", action="store_true",
                    help="take models that already have a finished run in --runs from there instead of refitting")
+    p.add_argument("--reuse-runs", type=Path, action="append", metavar="DIR",
+                   help="also take finished runs from this folder, searched before --runs (repeatable; "
+                        "implies --reuse), e.g. the folder of a fine-tuning run")
     p.add_argument("--out", type=Path, default=REPORTS_DIR / "comparison",
                    help="folder for comparison.md/.json and the winner's plots (default: %(default)s)")
     p.set_defaults(func=cmd_compare)

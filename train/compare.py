@@ -19,27 +19,46 @@ def choose_winner(rows: list[dict]) -> dict:
     return min(rows, key=lambda r: (-r["val_acc"], r["val_loss"]))
 
 
+def with_earlier_stages(summary: dict) -> dict:
+    """A run started from another run's weights (``--init-from``) reports both stages:
+    epochs and training time add up, and ``stages`` lists each stage's budget."""
+    stages = [summary]
+    while stages[-1]["config"].get("init_from"):
+        parent = Path(stages[-1]["config"]["init_from"]).parent / "summary.json"
+        if not parent.exists():
+            break
+        stages.append(json.loads(parent.read_text()))
+    stages.reverse()
+    return {**summary, "epochs": sum(s["epochs"] for s in stages),
+            "train_seconds": round(sum(s["train_seconds"] for s in stages), 1),
+            "stages": [{"max_minutes": s["config"].get("max_minutes"), "budget_exhausted": s.get("budget_exhausted"),
+                        "epochs": s["epochs"], "schedule": s["config"].get("schedule", "plateau")} for s in stages]}
+
+
 def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, out: Path,
-            reuse: bool = False) -> dict:
-    """Fit each model (or, with ``reuse``, take a finished run's summary) and tabulate."""
+            reuse: bool = False, reuse_dirs: tuple[Path, ...] = ()) -> dict:
+    """Fit each model (or, with ``reuse``, take a finished run's summary) and tabulate.
+    ``reuse_dirs`` are searched for a finished run before ``runs_dir``."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, cfg in enumerate(configs, 1):
-        done = Path(runs_dir) / cfg.model / "summary.json"
-        if reuse and done.exists():
-            print(f"[{i}/{len(configs)}] {cfg.model}: reusing {done}")
-            summary = json.loads(done.read_text())
+        found = [Path(d) / cfg.model for d in (*reuse_dirs, runs_dir) if (Path(d) / cfg.model / "summary.json").exists()]
+        if (reuse or reuse_dirs) and found:
+            print(f"[{i}/{len(configs)}] {cfg.model}: reusing {found[0]}")
+            summary = with_earlier_stages(json.loads((found[0] / "summary.json").read_text()))
+            summary["run_dir"] = str(found[0])
             cfg = FitConfig(**summary["config"])  # the budget it actually ran with
         else:
             print(f"[{i}/{len(configs)}] {cfg.model}")
             summary = fit(cfg, train, val, runs_dir)
+            summary["run_dir"] = str(Path(runs_dir) / cfg.model)
         entry = ZOO[cfg.model]
         summary.update(input=entry.input, study_params=entry.study_params, study_val_loss=entry.study_val_loss,
                        study_val_acc=entry.study_val_acc, size_bytes=summary["params"] * 4,
                        max_minutes=cfg.max_minutes)
         rows.append(summary)
     winner = choose_winner(rows)
-    probs = np.load(Path(runs_dir) / winner["model"] / "val_probs.npy")
+    probs = np.load(Path(winner["run_dir"]) / "val_probs.npy")
     metrics = summarize(probs, val.labels, list(val.classes))
     plot_confusion(np.array(metrics["confusion_matrix"]), list(val.classes), out / "winner_confusion.png",
                    f"{winner['model']} (validation)")
@@ -65,6 +84,11 @@ def export_winner(runs_dir: Path, out_dir: Path, model_name: str | None,
     return path
 
 
+def _budget(stage: dict) -> str:
+    text = f"{stage['max_minutes']:g} min" if stage.get("max_minutes") else "none"
+    return text + (" (hit)" if stage.get("budget_exhausted") else "")
+
+
 def _markdown(r: dict) -> str:
     lines = ["# Model comparison", "",
              f"Classes: {', '.join(r['classes'])}. Train: FER2013 Training ({r['train_images']} images); "
@@ -76,9 +100,7 @@ def _markdown(r: dict) -> str:
     for row in r["rows"]:
         transfer = ZOO[row["model"]].transfer
         weights = ("yes" if row["pretrained"] else "no: random init (no download)") if transfer else "n/a"
-        budget = f"{row['max_minutes']:g} min" if row.get("max_minutes") else "none"
-        if row.get("budget_exhausted"):
-            budget += " (hit)"
+        budget = " + ".join(_budget(s) for s in row.get("stages") or [row])
         mark = " **(winner)**" if row["model"] == r["winner"] else ""
         lines.append(
             f"| {row['model']}{mark} | {row['input']} | {row['params']:,} / {row['study_params']:,} | {weights} | "
@@ -92,5 +114,7 @@ def _markdown(r: dict) -> str:
     lines += ["", "![winner confusion matrix](winner_confusion.png)", "",
               "Validation loss is plain cross-entropy (no label smoothing), comparable across rows. A row whose "
               "budget says \"(hit)\" was stopped when its time ran out, with its best checkpoint kept: read its "
-              "accuracy together with its budget and epochs.", ""]
+              "accuracy together with its budget and epochs. A budget of two stages (a + b) is a model trained, "
+              "then fine-tuned from its best checkpoint with a cosine schedule (`--init-from`); epochs and time "
+              "count both.", ""]
     return "\n".join(lines)

@@ -209,3 +209,17 @@ def test_init_from_copies_every_layer_but_a_different_head():
     np.testing.assert_array_equal(conv4.get_weights()[0], conv7.get_weights()[0])
     with pytest.raises(ValueError):
         copy_matching_weights(four, zoo.build("complex_cnn_1", 7, augment=True))
+
+
+def test_fine_tuned_run_reports_both_stages(tmp_path):
+    from train.compare import with_earlier_stages
+    first, second = tmp_path / "a" / "m", tmp_path / "b" / "m"
+    first.mkdir(parents=True)
+    (first / "summary.json").write_text(json.dumps(
+        {"epochs": 30, "train_seconds": 4500.0, "budget_exhausted": True, "config": {"max_minutes": 75}}))
+    summary = {"epochs": 40, "train_seconds": 5000.0, "budget_exhausted": False, "val_acc": 0.8,
+               "config": {"max_minutes": 100, "schedule": "cosine", "init_from": str(first / "best.keras")}}
+    both = with_earlier_stages(summary)
+    assert both["epochs"] == 70 and both["train_seconds"] == 9500.0 and both["val_acc"] == 0.8
+    assert [s["max_minutes"] for s in both["stages"]] == [75, 100]
+    assert [s["schedule"] for s in both["stages"]] == ["plateau", "cosine"]
