@@ -37,6 +37,9 @@ NMS_IOU = 0.3
 CANDIDATE_MIN_SCORE = 0.3
 VERIFY_CONTEXT = 2.6  # crop side / candidate box side
 VERIFY_MIN_SCORE = 0.5
+# A candidate the first pass is already sure of keeps its box without a second look: the same
+# faces are found, in less time, and framed as the framing constants below were measured.
+CONFIDENT_SCORE = 0.75
 # On textured backgrounds the model sometimes calls the whole window a face with a low score;
 # a window-sized box is kept only when the model is sure (measured on composites).
 LARGE_BOX = 0.6  # share of the window's longer side
@@ -166,7 +169,7 @@ class FaceDetector:
             if support < MIN_SUPPORT:
                 continue
             face = Face(*box, score)
-            if self.verify:
+            if self.verify and face.score < CONFIDENT_SCORE:
                 face = self._verify(gray, face)
             if face is not None:
                 face = face.clipped(w, h)
