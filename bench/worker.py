@@ -8,6 +8,7 @@ so the candidate's environment is what is measured.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -23,13 +24,19 @@ FOUR = ("happy", "neutral", "sad", "surprise")
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer's output order
 
 
-def shipped_views(x) -> list:
-    """``x`` in the test-time views the shipped model's metadata names: the float candidates
-    follow the shipped model's recipe."""
+@functools.cache
+def _shipped_recipe():
+    """The test-time views the shipped model's metadata names, read once."""
     sys.path.insert(0, str(ROOT / "function"))
     from emotion.views import face_views, views_from_metadata
     meta = json.loads((ROOT / "function" / "model" / "emotion4.json").read_text())
-    return face_views(x, views_from_metadata(meta.get("test_time_augmentation")))
+    return face_views, views_from_metadata(meta.get("test_time_augmentation"))
+
+
+def shipped_views(x) -> list:
+    """``x`` in the shipped model's test-time views: the float candidates follow its recipe."""
+    face_views, views = _shipped_recipe()
+    return face_views(x, views)
 
 
 class Candidate:
