@@ -6,12 +6,16 @@ ship. This removes, in place:
 - packages the python3.11 Lambda runtime already provides (botocore and its dependencies,
   pulled in a second time by aws-xray-sdk); the function then uses the runtime's copy;
 - test suites, build tools and type stubs (numpy's tests, f2py, distutils, *.pyi, ...);
-- parts of the wheels the handler never loads: LiteRT's NPU vendor plugins and tools, numpy's
-  random module, Pillow's AVIF, font, colour-management and Tk extensions;
+- parts of the wheels the handler never loads: LiteRT's NPU vendor plugins, tools and the
+  wrappers of its other APIs (compiled model, converter, calibration), numpy's random module and
+  C headers, Pillow's AVIF, font, colour-management and Tk extensions, the Powertools utilities
+  the function does not use (event handler, parser, idempotency, ...), tqdm (a LiteRT tool's
+  progress bar);
 - bundled shared libraries that nothing left in the package links to (read from the ELF
   dynamic sections, so a library still needed is never removed);
-- debug symbols of LiteRT's main library, when the host's `strip` understands the
-  architecture (x86_64 here).
+- symbol tables and debug sections of every shared library (`strip --strip-unneeded`, which
+  keeps the dynamic symbols), when the host's `strip` understands the architecture (x86_64
+  here; an arm64 build keeps them).
 
 The suite imports the pruned package and classifies images of every supported format with it.
 
@@ -31,14 +35,24 @@ UNUSED_PATHS = (
     "numpy/f2py", "numpy/distutils", "numpy/_pyinstaller", "numpy/testing", "numpy/typing",
     "numpy/random", "numpy/conftest.py",
     "numpy/_core/_simd*.so", "numpy/_core/_*_tests*.so",
-    "ai_edge_litert/tools", "ai_edge_litert/vendors",
+    "numpy/_core/include", "numpy/_core/lib",
+    "ai_edge_litert/tools", "ai_edge_litert/vendors", "ai_edge_litert/aot", "ai_edge_litert/*_pb2.py",
+    "ai_edge_litert/schema_py_generated.py", "ai_edge_litert/compiled_model.py", "ai_edge_litert/tensor_buffer.py",
+    "ai_edge_litert/_pywrap_analyzer_wrapper.so", "ai_edge_litert/_pywrap_litert_*_wrapper.so",
+    "ai_edge_litert/_pywrap_modify_model_interface.so", "ai_edge_litert/_pywrap_tensorflow_lite_calibration_wrapper.so",
+    "ai_edge_litert/format_converter_wrapper_pybind11.so", "ai_edge_litert/pywrap_genai_ops.so",
+    "tqdm", "tqdm-*.dist-info",
+    # Powertools: the function imports logging, metrics, tracing and the S3 event data classes.
+    "aws_lambda_powertools/event_handler",
+    *(f"aws_lambda_powertools/utilities/{name}" for name in (
+        "auth_alpha", "batch", "circuit_breaker", "data_masking", "feature_flags", "idempotency", "kafka",
+        "parameters", "parser", "streaming", "validation")),
     "PIL/_avif*.so", "PIL/_imagingft*.so", "PIL/_imagingcms*.so", "PIL/_imagingtk*.so",
     "bin",
 )
 UNUSED_NAMES = ("tests", "__pycache__")  # directories, anywhere
 UNUSED_SUFFIXES = (".pyi", ".pyx", ".pxd")
 BUNDLED_LIB_DIRS = ("numpy.libs", "pillow.libs")
-STRIP = ("ai_edge_litert/libpywrap_litert_common.so",)
 
 
 def size_mb(root: Path) -> float:
@@ -128,15 +142,41 @@ def remove_orphan_libraries(root: Path) -> list[str]:
             removed.append(lib.name)
 
 
+def loadable_segments(elf: Path) -> bool:
+    """Whether every PT_LOAD segment's file offset and address agree modulo the page size, as the
+    dynamic loader requires. `strip` can break this on libraries that auditwheel rewrote with
+    patchelf (numpy's OpenBLAS and gfortran), which then fail to load."""
+    data = elf.read_bytes()
+    order = "little" if data[5] == 1 else "big"
+    u16 = lambda o: int.from_bytes(data[o:o + 2], order)  # noqa: E731
+    u64 = lambda o: int.from_bytes(data[o:o + 8], order)  # noqa: E731
+    phoff, phentsize, phnum = u64(0x20), u16(0x36), u16(0x38)
+    for i in range(phnum):
+        header = phoff + i * phentsize
+        if int.from_bytes(data[header:header + 4], order) == 1:  # PT_LOAD
+            offset, vaddr = u64(header + 8), u64(header + 16)
+            if (vaddr - offset) % 4096:
+                return False
+    return True
+
+
 def strip_symbols(root: Path) -> list[str]:
+    """Strip the symbol tables and debug sections of every shared library where that is safe;
+    returns the relative paths of those stripped."""
     stripped = []
     strip = shutil.which("strip")
-    for rel in STRIP:
-        path = root / rel
-        if strip and path.exists():
-            # A foreign architecture (arm64 built on x86_64) is left as it is.
-            if subprocess.run([strip, "--strip-unneeded", str(path)], capture_output=True).returncode == 0:
-                stripped.append(rel)
+    if not strip:
+        return stripped
+    for path in sorted(root.rglob("*.so*")):
+        if not path.is_file() or path.is_symlink() or path.read_bytes()[:4] != b"\x7fELF":
+            continue
+        original = path.read_bytes()
+        # A foreign architecture (arm64 built on x86_64) fails here and is left as it is.
+        result = subprocess.run([strip, "--strip-unneeded", str(path)], capture_output=True)
+        if result.returncode != 0 or path.stat().st_size >= len(original) or not loadable_segments(path):
+            path.write_bytes(original)
+        else:
+            stripped.append(str(path.relative_to(root)))
     return stripped
 
 
@@ -163,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pruned {args.build_dir}: {report['before_mb']} MB -> {report['after_mb']} MB unzipped")
     print(f"  runtime-provided packages removed: {', '.join(report['runtime_provided']) or 'none'}")
     print(f"  unlinked bundled libraries removed: {', '.join(report['orphan_libraries']) or 'none'}")
-    print(f"  debug symbols stripped: {', '.join(report['stripped']) or 'none'}")
+    print(f"  shared libraries stripped: {len(report['stripped'])}")
     return 0
 
 

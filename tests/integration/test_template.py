@@ -153,27 +153,16 @@ def test_pruned_package_keeps_what_the_function_loads(built):
 
 
 def test_built_x86_package_classifies_every_format(built, tmp_path):
-    """Import the exact pruned package (its own numpy, pillow, LiteRT; botocore from the
-    environment, as Lambda's runtime provides it) and classify a face crop saved in every
-    format the trigger accepts, and a photo through face detection."""
+    """The exact pruned package, in a fresh interpreter: a face crop in every format the trigger
+    accepts, a photo through face detection, and the handler on S3 events (tests/integration/
+    pruned_package_probe.py)."""
     from composites import astronaut
     sample = next((ROOT / "infra" / "samples").glob("happy-*.jpg"))
     astronaut().save(tmp_path / "astronaut.jpg")
-    code = (
-        "import io, sys, json; sys.path.insert(0, sys.argv[1]); import numpy, PIL; from PIL import Image;"
-        "import app; from emotion.analysis import analyze;"
-        "assert app.__file__.startswith(sys.argv[1]), app.__file__;"
-        "face = Image.open(sys.argv[2]); out = {'numpy': numpy.__version__, 'numpy_file': numpy.__file__};"
-        "run = lambda data: analyze(data, app.SETTINGS, app.CLASSIFIER, app.DETECTOR).faces;"
-        "save = lambda fmt: (lambda b: (face.save(b, format=fmt), b.getvalue())[1])(io.BytesIO());"
-        "out['formats'] = {fmt: [f['emotion'] for f in run(save(fmt))] for fmt in "
-        "('JPEG', 'PNG', 'WEBP', 'TIFF', 'GIF', 'BMP')};"
-        "out['photo'] = [f['emotion'] for f in run(open(sys.argv[3], 'rb').read())];"
-        "print(json.dumps(out))"
-    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-c", code, str(built["x86_64"]), str(sample), str(tmp_path / "astronaut.jpg")],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("pruned_package_probe.py")),
+                           str(built["x86_64"]), str(sample), str(tmp_path / "astronaut.jpg")],
+                          capture_output=True, text=True, env=env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["numpy_file"].startswith(str(built["x86_64"]))
@@ -181,6 +170,7 @@ def test_built_x86_package_classifies_every_format(built, tmp_path):
     for fmt, emotions in out["formats"].items():
         assert len(emotions) == 1 and emotions[0] in ("happy", "neutral", "sad", "surprise"), fmt
     assert len(out["photo"]) == 1
+    assert out["handler"] == {"uploads/face.jpg": "ok", "uploads/notes.jpg": "error"}
 
 
 def test_model_parameter_offers_exactly_the_shipped_models():

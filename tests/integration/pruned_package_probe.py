@@ -1,0 +1,62 @@
+"""Run inside a fresh interpreter against a built, pruned package (tests/integration/test_template.py).
+
+    python pruned_package_probe.py PACKAGE_DIR FACE_JPEG PHOTO_JPEG
+
+Imports the package's own app, numpy, Pillow and LiteRT (botocore, boto3 and moto come from the
+environment, as Lambda's runtime provides boto3), classifies the face in every format the trigger
+accepts and the photo through detection, then runs the handler on S3 events (moto) for a face and
+for an upload that is not an image. Prints one JSON line.
+"""
+import io
+import json
+import sys
+from pathlib import Path
+
+package, face_path, photo_path = sys.argv[1:4]
+sys.path.insert(0, package)
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[1:1] = [str(ROOT), str(ROOT / "tests")]
+
+from infra.local import LocalContext, use_stand_in_environment  # noqa: E402
+
+use_stand_in_environment()
+
+import boto3  # noqa: E402
+import numpy  # noqa: E402
+from moto import mock_aws  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import app  # noqa: E402
+from emotion.analysis import analyze  # noqa: E402
+from images import s3_event  # noqa: E402
+
+assert app.__file__.startswith(package), app.__file__
+face = Image.open(face_path)
+
+
+def encoded(fmt: str) -> bytes:
+    buf = io.BytesIO()
+    face.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def emotions(data: bytes) -> list[str]:
+    return [f["emotion"] for f in analyze(data, app.SETTINGS, app.CLASSIFIER, app.DETECTOR).faces]
+
+
+out = {"numpy": numpy.__version__, "numpy_file": numpy.__file__,
+       "formats": {fmt: emotions(encoded(fmt)) for fmt in ("JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP")},
+       "photo": emotions(Path(photo_path).read_bytes())}
+
+with mock_aws():
+    app.s3_client.cache_clear()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="probe")
+    objects = []
+    for key, body in (("uploads/face.jpg", encoded("JPEG")), ("uploads/notes.jpg", b"not an image")):
+        etag = s3.put_object(Bucket="probe", Key=key, Body=body)["ETag"].strip('"')
+        objects.append(("probe", key, len(body), etag))
+    app.handler(s3_event(*objects), LocalContext())
+    out["handler"] = {key: json.loads(s3.get_object(Bucket="probe", Key=key + ".json")["Body"].read())["status"]
+                      for _, key, _, _ in objects}
+print(json.dumps(out))
