@@ -3,8 +3,8 @@
     python -m bench.run                 # full run: bench/RESULTS.md and bench/results.json
     python -m bench.run --quick         # tiny settings (smoke test)
 
-Candidates: (1) our handler path, int8 on LiteRT, as deployed; (2) the same on tflite-runtime 2.14
-(own venv, NumPy 1.x); (3) the float model on LiteRT; (4) the float Keras model on TensorFlow;
+Candidates: (1) our handler path, int8 on LiteRT's C API, as deployed; (2) the same on tflite-runtime
+2.14 (own venv, NumPy 1.x); (3) the float model on the same LiteRT C API; (4) the float Keras model on TensorFlow;
 (5) the `fer` package's emotion network. Times drift between machines and runs: compare the
 ratios, which are measured in the same run.
 """
@@ -36,11 +36,11 @@ PRICE_DATE = "2026-11-27"
 PRICE_PER_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 CANDIDATES = {
-    "litert-int8": "our handler path: int8 on LiteRT (ai-edge-litert 1.4.0), as deployed",
+    "litert-int8": "our handler path: int8 on LiteRT's C API (ai-edge-litert 1.4.0), as deployed",
     "tflite-runtime-int8": "same handler path and model on tflite-runtime 2.14 (NumPy 1.26)",
-    "litert-float": "float32 TFLite of the same network on LiteRT",
+    "litert-float": "float32 TFLite of the same network on the same LiteRT C API",
     "tensorflow-float": "float Keras model on full TensorFlow 2.21",
-    "fer-net": f"`fer` {FER_VERSION}'s emotion network (its quantized TFLite, 64x64 input) on LiteRT",
+    "fer-net": f"`fer` {FER_VERSION}'s emotion network (its quantized TFLite, 64x64 input) on LiteRT's C API",
 }
 
 

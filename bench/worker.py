@@ -63,7 +63,7 @@ class Handler(Candidate):
         from emotion.imaging import decode_image, preprocess_face
         self.app, self._decode, self._pre, self._analyze = app, decode_image, preprocess_face, analyze
         self.labels = tuple(app.CLASSIFIER.labels)
-        self.interpreter = type(app.CLASSIFIER.interpreter).__module__
+        self.interpreter = app.CLASSIFIER.model.backend  # litert-c, or tflite-runtime in its environment
 
     def classify(self, data):
         faces = self._analyze(data, self.app.SETTINGS, self.app.CLASSIFIER, self.app.DETECTOR).faces
@@ -78,25 +78,22 @@ class Handler(Candidate):
 
 
 class FloatLiteRT(Candidate):
+    """The float model on the same LiteRT runtime as ours."""
+
     def __init__(self, model_path: Path):
         import numpy as np
-        from ai_edge_litert.interpreter import Interpreter
         sys.path.insert(0, str(ROOT / "function"))
         from emotion.imaging import decode_image, preprocess_face
+        from emotion.runtime import load_model
         self.np, self._decode, self._pre = np, decode_image, preprocess_face
-        self.interp = Interpreter(model_path=str(model_path), num_threads=1)
-        self.interp.allocate_tensors()
-        self.i = self.interp.get_input_details()[0]["index"]
-        self.o = self.interp.get_output_details()[0]["index"]
-        self.interpreter = "ai_edge_litert (float32)"
+        self.model = load_model(model_path, num_threads=1)
+        self.interpreter = f"{self.model.backend} (float32)"
 
     def decode(self, data):
         return self._pre(self._decode(data, 50_000_000, draft_size=48).gray, 48)
 
     def _run(self, x):
-        self.interp.set_tensor(self.i, x.reshape(1, 48, 48, 1).astype(self.np.float32))
-        self.interp.invoke()
-        return self.interp.get_tensor(self.o)[0]
+        return self.model.run(x.reshape(1, 48, 48, 1).astype(self.np.float32))[0][0]
 
     def infer(self, x):
         views = shipped_views(x)
@@ -128,25 +125,21 @@ class FerNet(Candidate):
 
     def __init__(self, model_path: Path):
         import numpy as np
-        from ai_edge_litert.interpreter import Interpreter
         sys.path.insert(0, str(ROOT / "function"))
         from emotion.imaging import decode_image
+        from emotion.runtime import load_model
         from PIL import Image
         self.np, self._decode, self.Image = np, decode_image, Image
-        self.interp = Interpreter(model_path=str(model_path), num_threads=1)
-        self.interp.allocate_tensors()
-        self.inp = self.interp.get_input_details()[0]
-        self.o = self.interp.get_output_details()[0]["index"]
-        self.interpreter = "ai_edge_litert (fer's emotion_model_quantized.tflite)"
+        self.model = load_model(model_path, num_threads=1)
+        self.interpreter = f"{self.model.backend} (fer's emotion_model_quantized.tflite)"
 
     def decode(self, data):
         gray = self._decode(data, 50_000_000).gray.resize((64, 64), self.Image.Resampling.BILINEAR)
         return (self.np.asarray(gray, dtype=self.np.float32) / 255.0 - 0.5) * 2.0
 
     def infer(self, x):
-        self.interp.set_tensor(self.inp["index"], x.reshape(self.inp["shape"]).astype(self.inp["dtype"]))
-        self.interp.invoke()
-        return self.interp.get_tensor(self.o)[0].astype(float).tolist()
+        spec = self.model.inputs[0]
+        return self.model.run(x.reshape(spec.shape).astype(spec.dtype))[0][0].astype(float).tolist()
 
 
 def make(name: str) -> Candidate:

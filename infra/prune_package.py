@@ -11,6 +11,10 @@ ship. This removes, in place:
   C headers, Pillow's AVIF, font, colour-management and Tk extensions, the Powertools utilities
   the function does not use (event handler, parser, idempotency, ...), tqdm (a LiteRT tool's
   progress bar);
+- on x86_64, LiteRT's Python bindings (libpywrap_litert_common.so, 11 MB): the function calls
+  LiteRT's C API library directly (function/emotion/runtime.py), as the suite checks on this
+  package. An arm64 package keeps them, so that the Python Interpreter remains a fallback there
+  (it cannot be run here);
 - bundled shared libraries that nothing left in the package links to (read from the ELF
   dynamic sections, so a library still needed is never removed);
 - symbol tables and debug sections of every shared library (`strip --strip-unneeded`, which
@@ -50,6 +54,10 @@ UNUSED_PATHS = (
     "PIL/_avif*.so", "PIL/_imagingft*.so", "PIL/_imagingcms*.so", "PIL/_imagingtk*.so",
     "bin",
 )
+# Used only by ai_edge_litert's Python Interpreter; the C API library stays.
+PYTHON_BINDINGS = ("ai_edge_litert/libpywrap_litert_common.so", "ai_edge_litert/_pywrap_*.so",
+                   "ai_edge_litert/interpreter.py", "ai_edge_litert/metrics_*.py")
+X86_64 = 62  # ELF e_machine
 UNUSED_NAMES = ("tests", "__pycache__")  # directories, anywhere
 UNUSED_SUFFIXES = (".pyi", ".pyx", ".pxd")
 BUNDLED_LIB_DIRS = ("numpy.libs", "pillow.libs")
@@ -96,6 +104,17 @@ def remove_unused(root: Path) -> None:
             _remove(path)
         elif path.is_file() and path.suffix in UNUSED_SUFFIXES:
             path.unlink()
+
+
+def remove_python_bindings(root: Path) -> bool:
+    """Remove LiteRT's Python bindings from an x86_64 package; True when removed."""
+    capi = root / "ai_edge_litert" / "libLiteRtRuntimeCApi.so"
+    if not capi.exists() or int.from_bytes(capi.read_bytes()[18:20], "little") != X86_64:
+        return False
+    for pattern in PYTHON_BINDINGS:
+        for path in root.glob(pattern):
+            _remove(path)
+    return True
 
 
 def needed_libraries(elf: Path) -> set[str]:
@@ -187,10 +206,11 @@ def prune(root: Path) -> dict:
     before = size_mb(root)
     runtime = remove_runtime_provided(root)
     remove_unused(root)
+    bindings = remove_python_bindings(root)
     orphans = remove_orphan_libraries(root)
     stripped = strip_symbols(root)
     return {"before_mb": round(before, 1), "after_mb": round(size_mb(root), 1), "runtime_provided": runtime,
-            "orphan_libraries": orphans, "stripped": stripped}
+            "python_bindings_removed": bindings, "orphan_libraries": orphans, "stripped": stripped}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     report = prune(args.build_dir)
     print(f"pruned {args.build_dir}: {report['before_mb']} MB -> {report['after_mb']} MB unzipped")
     print(f"  runtime-provided packages removed: {', '.join(report['runtime_provided']) or 'none'}")
+    print(f"  LiteRT's Python bindings removed: {'yes' if report['python_bindings_removed'] else 'no (not x86_64)'}")
     print(f"  unlinked bundled libraries removed: {', '.join(report['orphan_libraries']) or 'none'}")
     print(f"  shared libraries stripped: {len(report['stripped'])}")
     return 0

@@ -8,11 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-try:  # LiteRT, the successor of tflite-runtime, is what the function ships
-    from ai_edge_litert.interpreter import Interpreter
-except ImportError:  # pragma: no cover - older deployments
-    from tflite_runtime.interpreter import Interpreter
-
+from .runtime import load_model
 from .views import face_views, views_from_metadata
 
 
@@ -41,7 +37,7 @@ def sha256_of(path: Path) -> str:
 
 
 class EmotionClassifier:
-    def __init__(self, model_path: Path, metadata_path: Path, num_threads: int = 1):
+    def __init__(self, model_path: Path, metadata_path: Path, num_threads: int = 1, backend: str = "auto"):
         self.metadata = json.loads(Path(metadata_path).read_text())
         expected = self.metadata.get("sha256")
         actual = sha256_of(model_path)
@@ -57,25 +53,22 @@ class EmotionClassifier:
         # Test-time augmentation recorded with the model: the views whose probabilities are averaged.
         self.views = views_from_metadata(self.metadata.get("test_time_augmentation"))
 
-        self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        self.model = load_model(model_path, num_threads, backend)
         # Everything about the input comes from the model itself, not from constants here.
-        inp = self.interpreter.get_input_details()[0]
-        out = self.interpreter.get_output_details()[0]
-        self._input_index, self._output_index = inp["index"], out["index"]
-        self.input_shape = tuple(int(d) for d in inp["shape"])  # (1, H, W, 1)
-        self.input_dtype = inp["dtype"]
-        self.input_scale, self.input_zero_point = inp["quantization"]
-        self.output_scale, self.output_zero_point = out["quantization"]
-        if int(out["shape"][-1]) != len(self.labels):
+        inp, out = self.model.inputs[0], self.model.outputs[0]
+        self.input_shape = inp.shape  # (1, H, W, 1)
+        self.input_dtype = inp.dtype
+        self.input_scale, self.input_zero_point = inp.scale, inp.zero_point
+        self.output_scale, self.output_zero_point = out.scale, out.zero_point
+        if out.shape[-1] != len(self.labels):
             raise ModelIntegrityError(
-                f"the model has {out['shape'][-1]} outputs but the metadata lists {len(self.labels)} labels"
+                f"the model has {out.shape[-1]} outputs but the metadata lists {len(self.labels)} labels"
             )
 
     @classmethod
-    def load(cls, model_dir: Path, model_name: str, num_threads: int = 1) -> "EmotionClassifier":
+    def load(cls, model_dir: Path, model_name: str, num_threads: int = 1, backend: str = "auto") -> "EmotionClassifier":
         model_dir = Path(model_dir)
-        return cls(model_dir / f"{model_name}.tflite", model_dir / f"{model_name}.json", num_threads)
+        return cls(model_dir / f"{model_name}.tflite", model_dir / f"{model_name}.json", num_threads, backend)
 
     @property
     def image_size(self) -> int:
@@ -91,9 +84,7 @@ class EmotionClassifier:
         return x.astype(self.input_dtype)
 
     def _probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self._input_index, self.quantize_input(pixels))
-        self.interpreter.invoke()
-        raw = self.interpreter.get_tensor(self._output_index)[0]
+        raw = self.model.run(self.quantize_input(pixels))[0][0]
         if np.issubdtype(raw.dtype, np.integer):
             return (raw.astype(np.float64) - self.output_zero_point) * self.output_scale
         return raw.astype(np.float64)

@@ -1,4 +1,4 @@
-"""Face detection with MediaPipe's BlazeFace TFLite models, run by the same LiteRT interpreter.
+"""Face detection with MediaPipe's BlazeFace TFLite models, run by the same LiteRT runtime.
 
 The detector sees a gray, letterboxed copy of the photo (at most 192 px); boxes are mapped back
 to the full-size image, from which each face is cropped for classification.
@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .classifier import Interpreter, ModelIntegrityError
+from .classifier import ModelIntegrityError
+from .runtime import load_model
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = NMS_I
 
 
 class FaceDetector:
-    def __init__(self, model_path: Path, metadata_path: Path, num_threads: int = 1):
+    def __init__(self, model_path: Path, metadata_path: Path, num_threads: int = 1, backend: str = "auto"):
         meta = json.loads(Path(metadata_path).read_text())
         actual = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
         if actual != meta["sha256"]:
@@ -131,16 +132,14 @@ class FaceDetector:
         self.spec = SPECS[meta["variant"]]
         self.verify = meta["variant"] == "short_range"  # the two-pass thresholds were measured for it
         self.name = meta["name"]
-        self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
-        self._input = self.interpreter.get_input_details()[0]["index"]
-        outputs = sorted(self.interpreter.get_output_details(), key=lambda d: d["shape"][-1], reverse=True)
-        self._boxes, self._scores = outputs[0]["index"], outputs[1]["index"]
+        self.model = load_model(model_path, num_threads, backend)
+        # Two outputs: per anchor, 16 box and keypoint values, and one score logit.
+        self._boxes = max(range(2), key=lambda i: self.model.outputs[i].shape[-1])
         self.anchors = ssd_anchors(self.spec)
 
     @classmethod
-    def load(cls, model_dir: Path, name: str, num_threads: int = 1) -> "FaceDetector":
-        return cls(Path(model_dir) / f"{name}.tflite", Path(model_dir) / f"{name}.json", num_threads)
+    def load(cls, model_dir: Path, name: str, num_threads: int = 1, backend: str = "auto") -> "FaceDetector":
+        return cls(Path(model_dir) / f"{name}.tflite", Path(model_dir) / f"{name}.json", num_threads, backend)
 
     def detect(self, gray: Image.Image, tiles: int = 2) -> list[Face]:
         """Faces in ``gray`` (mode L), largest first, in its pixel coordinates.
@@ -206,10 +205,9 @@ class FaceDetector:
         canvas = Image.new("L", (size, size), 0)
         canvas.paste(region.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0), (pad_x, pad_y))
         x = np.asarray(canvas, dtype=np.float32) / 127.5 - 1.0
-        self.interpreter.set_tensor(self._input, np.repeat(x[None, :, :, None], 3, axis=3))
-        self.interpreter.invoke()
-        raw = self.interpreter.get_tensor(self._boxes)[0]
-        logits = np.clip(self.interpreter.get_tensor(self._scores)[0, :, 0], -100, 100)
+        outputs = self.model.run(np.repeat(x[None, :, :, None], 3, axis=3))
+        raw = outputs[self._boxes][0]
+        logits = np.clip(outputs[1 - self._boxes][0, :, 0], -100, 100)
         scores = 1 / (1 + np.exp(-logits.astype(np.float64)))
         keep = scores >= min_score
         if not keep.any():

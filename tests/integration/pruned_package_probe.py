@@ -45,6 +45,8 @@ def emotions(data: bytes) -> list[str]:
 
 
 out = {"numpy": numpy.__version__, "numpy_file": numpy.__file__,
+       "runtimes": [app.CLASSIFIER.model.backend, app.DETECTOR.model.backend],
+       "python_bindings_loaded": "libpywrap" in Path("/proc/self/maps").read_text(),
        "formats": {fmt: emotions(encoded(fmt)) for fmt in ("JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP")},
        "photo": emotions(Path(photo_path).read_bytes())}
 

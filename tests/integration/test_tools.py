@@ -38,7 +38,7 @@ def test_benchmark_worker_runs_on_tiny_settings():
                               capture_output=True, text=True, env=env, timeout=120)
         assert proc.returncode == 0, proc.stderr[-2000:]
         out = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert out["interpreter"].startswith("ai_edge_litert")
+        assert out["interpreter"] == "litert-c"
     assert out["face_jpeg"]["p50_ms"] > 0 and out["face_images_per_s"] > 0
 
 

@@ -1,0 +1,321 @@
+"""Runs a TFLite model: LiteRT's C runtime through ctypes, else a Python TFLite Interpreter.
+
+The ai-edge-litert wheel ships its runtime twice: the C API library libLiteRtRuntimeCApi.so
+(6 MB) and, on top of it, Python bindings (libpywrap_litert_common.so, 11 MB) that also need
+numpy's full import. Calling the C API directly gives the same kernels (XNNPACK) and
+bit-identical outputs (tests/unit/test_runtime.py) and lets the deployed package leave the
+bindings out (infra/prune_package.py). Where the library is absent (an environment with only
+tflite-runtime) or cannot be loaded, the Python Interpreter of ai_edge_litert or tflite_runtime
+is used instead.
+
+C declarations: litert/c/litert_{common,layout,model,model_types,options,compiled_model,
+tensor_buffer,tensor_buffer_requirements,logging}.h and options/litert_cpu_options.h of
+google-ai-edge/LiteRT, as built into ai-edge-litert 1.4.0 (every symbol is looked up at load).
+"""
+from __future__ import annotations
+
+import ctypes as C
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+CAPI_LIBRARY = "libLiteRtRuntimeCApi.so"
+BACKENDS = ("auto", "litert-c", "interpreter")
+
+# litert_common.h / litert_model_types.h / litert_tensor_buffer_types.h / litert_logging.h
+STATUS_OK = 0
+HW_ACCELERATOR_CPU = 1
+RANKED_TENSOR = 0
+QUANTIZATION_PER_TENSOR = 1
+HOST_MEMORY_BUFFER = 1
+LOCK_READ, LOCK_WRITE = 0, 1
+LOG_ERROR = 3  # quiets the start-up notes about GPU and NPU accelerators that Lambda lacks
+HOST_MEMORY_ALIGNMENT = 64
+MAX_RANK = 8
+# LiteRtElementType: the TfLiteType numbers.
+ELEMENT_TYPES = {1: np.float32, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8, 10: np.float16}
+
+
+class LiteRtError(RuntimeError):
+    """LiteRT's C API returned an error status."""
+
+
+class _Layout(C.Structure):
+    # unsigned rank : 7; bool has_strides : 1; int32_t dimensions[8]; uint32_t strides[8];
+    # (the two bit-fields share one 32-bit unit on both Lambda architectures)
+    _fields_ = [("rank_bits", C.c_uint32), ("dimensions", C.c_int32 * MAX_RANK), ("strides", C.c_uint32 * MAX_RANK)]
+
+
+class _RankedTensorType(C.Structure):
+    _fields_ = [("element_type", C.c_int), ("layout", _Layout)]
+
+
+class _PerTensorQuantization(C.Structure):
+    _fields_ = [("scale", C.c_float), ("zero_point", C.c_int64)]
+
+
+_P, _PP, _SIZE = C.c_void_p, C.POINTER(C.c_void_p), C.c_size_t
+_SIGNATURES = {
+    "LiteRtGetStatusString": (C.c_char_p, [C.c_int]),
+    "LiteRtGetDefaultLogger": (_P, []),
+    "LiteRtSetMinLoggerSeverity": (C.c_int, [_P, C.c_int]),
+    "LiteRtCreateEnvironment": (C.c_int, [C.c_int, _P, _PP]),
+    "LiteRtDestroyEnvironment": (None, [_P]),
+    "LiteRtCreateModelFromBuffer": (C.c_int, [_P, _SIZE, _PP]),
+    "LiteRtDestroyModel": (None, [_P]),
+    "LiteRtGetModelSignature": (C.c_int, [_P, _SIZE, _PP]),
+    "LiteRtGetSignatureSubgraph": (C.c_int, [_P, _PP]),
+    "LiteRtGetNumSignatureInputs": (C.c_int, [_P, C.POINTER(_SIZE)]),
+    "LiteRtGetNumSignatureOutputs": (C.c_int, [_P, C.POINTER(_SIZE)]),
+    "LiteRtGetSignatureInputName": (C.c_int, [_P, _SIZE, C.POINTER(C.c_char_p)]),
+    "LiteRtGetSignatureOutputName": (C.c_int, [_P, _SIZE, C.POINTER(C.c_char_p)]),
+    "LiteRtGetNumSubgraphInputs": (C.c_int, [_P, C.POINTER(_SIZE)]),
+    "LiteRtGetNumSubgraphOutputs": (C.c_int, [_P, C.POINTER(_SIZE)]),
+    "LiteRtGetSubgraphInput": (C.c_int, [_P, _SIZE, _PP]),
+    "LiteRtGetSubgraphOutput": (C.c_int, [_P, _SIZE, _PP]),
+    "LiteRtGetTensorName": (C.c_int, [_P, C.POINTER(C.c_char_p)]),
+    "LiteRtGetTensorTypeId": (C.c_int, [_P, C.POINTER(C.c_int)]),
+    "LiteRtGetRankedTensorType": (C.c_int, [_P, C.POINTER(_RankedTensorType)]),
+    "LiteRtGetQuantizationTypeId": (C.c_int, [_P, C.POINTER(C.c_int)]),
+    "LiteRtGetPerTensorQuantization": (C.c_int, [_P, C.POINTER(_PerTensorQuantization)]),
+    "LiteRtCreateOptions": (C.c_int, [_PP]),
+    "LiteRtDestroyOptions": (None, [_P]),
+    "LiteRtSetOptionsHardwareAccelerators": (C.c_int, [_P, C.c_int]),
+    "LiteRtAddOpaqueOptions": (C.c_int, [_P, _P]),
+    "LiteRtCreateCpuOptions": (C.c_int, [_PP]),
+    "LiteRtFindCpuOptions": (C.c_int, [_P, _PP]),
+    "LiteRtSetCpuOptionsNumThread": (C.c_int, [_P, C.c_int]),
+    "LiteRtCreateCompiledModel": (C.c_int, [_P, _P, _P, _PP]),
+    "LiteRtDestroyCompiledModel": (None, [_P]),
+    "LiteRtGetCompiledModelInputBufferRequirements": (C.c_int, [_P, _SIZE, _SIZE, _PP]),
+    "LiteRtGetCompiledModelOutputBufferRequirements": (C.c_int, [_P, _SIZE, _SIZE, _PP]),
+    "LiteRtGetTensorBufferRequirementsBufferSize": (C.c_int, [_P, C.POINTER(_SIZE)]),
+    "LiteRtCreateTensorBufferFromHostMemory": (C.c_int, [C.POINTER(_RankedTensorType), _P, _SIZE, _P, _PP]),
+    "LiteRtDestroyTensorBuffer": (None, [_P]),
+    "LiteRtLockTensorBuffer": (C.c_int, [_P, _PP, C.c_int]),
+    "LiteRtUnlockTensorBuffer": (C.c_int, [_P]),
+    "LiteRtRunCompiledModel": (C.c_int, [_P, _SIZE, _SIZE, _PP, _SIZE, _PP]),
+}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float = 0.0  # 0.0: not quantized
+    zero_point: int = 0
+
+
+def capi_library_path() -> Path | None:
+    """Where ai_edge_litert's C API library is installed, found without importing the package."""
+    spec = importlib.util.find_spec("ai_edge_litert")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / CAPI_LIBRARY
+        if path.exists():
+            return path
+    return None
+
+
+@cache
+def _capi() -> C.CDLL:
+    path = capi_library_path()
+    if path is None:
+        raise OSError(f"{CAPI_LIBRARY} is not installed")
+    lib = C.CDLL(str(path), mode=os.RTLD_LOCAL)
+    for name, (restype, argtypes) in _SIGNATURES.items():
+        function = getattr(lib, name)
+        function.restype, function.argtypes = restype, argtypes
+    lib.LiteRtSetMinLoggerSeverity(lib.LiteRtGetDefaultLogger(), LOG_ERROR)
+    return lib
+
+
+class CompiledModel:
+    """A model compiled once for the CPU by LiteRT's C API, with host-memory tensor buffers bound
+    once; run() copies the inputs in and the outputs out."""
+
+    backend = "litert-c"
+
+    def __init__(self, model: bytes, num_threads: int = 1):
+        self._handles: list[tuple[str, C.c_void_p]] = []  # destroyed in reverse order
+        self._lib = lib = _capi()
+        # LiteRT reads the flatbuffer in place: the bytes must outlive the model.
+        self._model_bytes = C.create_string_buffer(model, len(model))
+        env = self._create("LiteRtCreateEnvironment", "LiteRtDestroyEnvironment", 0, None)
+        handle = self._create("LiteRtCreateModelFromBuffer", "LiteRtDestroyModel", self._model_bytes, len(model))
+        signature, subgraph = C.c_void_p(), C.c_void_p()
+        self._check(lib.LiteRtGetModelSignature(handle, 0, C.byref(signature)), "LiteRtGetModelSignature")
+        self._check(lib.LiteRtGetSignatureSubgraph(signature, C.byref(subgraph)), "LiteRtGetSignatureSubgraph")
+        inputs = self._io(signature, subgraph, "Input")
+        outputs = self._io(signature, subgraph, "Output")
+
+        options = self._create("LiteRtCreateOptions", "LiteRtDestroyOptions")
+        self._check(lib.LiteRtSetOptionsHardwareAccelerators(options, HW_ACCELERATOR_CPU), "set accelerators")
+        cpu_options, cpu = C.c_void_p(), C.c_void_p()
+        self._check(lib.LiteRtCreateCpuOptions(C.byref(cpu_options)), "LiteRtCreateCpuOptions")
+        self._check(lib.LiteRtFindCpuOptions(cpu_options, C.byref(cpu)), "LiteRtFindCpuOptions")
+        self._check(lib.LiteRtSetCpuOptionsNumThread(cpu, num_threads), "LiteRtSetCpuOptionsNumThread")
+        # The options take ownership of the CPU options (freed by LiteRtDestroyOptions).
+        self._check(lib.LiteRtAddOpaqueOptions(options, cpu_options), "LiteRtAddOpaqueOptions")
+        self._compiled = self._create("LiteRtCreateCompiledModel", "LiteRtDestroyCompiledModel", env, handle, options)
+
+        self.inputs, self._in_arrays, in_buffers = self._bind(inputs, "Input")
+        self.outputs, self._out_arrays, out_buffers = self._bind(outputs, "Output")
+        self._in_buffers = (C.c_void_p * len(in_buffers))(*in_buffers)
+        self._out_buffers = (C.c_void_p * len(out_buffers))(*out_buffers)
+
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        lib = self._lib
+        for array, target, buffer in zip(arrays, self._in_arrays, self._in_buffers):
+            self._check(lib.LiteRtLockTensorBuffer(buffer, C.byref(C.c_void_p()), LOCK_WRITE), "lock input")
+            np.copyto(target, array.reshape(target.shape), casting="same_kind")
+            lib.LiteRtUnlockTensorBuffer(buffer)
+        self._check(lib.LiteRtRunCompiledModel(self._compiled, 0, len(self._in_arrays), self._in_buffers,
+                                               len(self._out_arrays), self._out_buffers), "LiteRtRunCompiledModel")
+        results = []
+        for array, buffer in zip(self._out_arrays, self._out_buffers):
+            self._check(lib.LiteRtLockTensorBuffer(buffer, C.byref(C.c_void_p()), LOCK_READ), "lock output")
+            results.append(array.copy())
+            lib.LiteRtUnlockTensorBuffer(buffer)
+        return results
+
+    def close(self) -> None:
+        while self._handles:
+            destroy, handle = self._handles.pop()
+            getattr(self._lib, destroy)(handle)
+
+    def __del__(self):
+        self.close()
+
+    def _check(self, status: int, what: str) -> None:
+        if status != STATUS_OK:
+            message = self._lib.LiteRtGetStatusString(status) or b"?"
+            raise LiteRtError(f"LiteRT {what} failed: status {status} ({message.decode()})")
+
+    def _create(self, create: str, destroy: str, *args) -> C.c_void_p:
+        handle = C.c_void_p()
+        self._check(getattr(self._lib, create)(*args, C.byref(handle)), create)
+        self._handles.append((destroy, handle))
+        return handle
+
+    def _io(self, signature, subgraph, kind: str) -> list[tuple[TensorSpec, _RankedTensorType]]:
+        """The signature's inputs or outputs, in the order LiteRtRunCompiledModel takes them."""
+        lib = self._lib
+        count = _SIZE()
+        self._check(getattr(lib, f"LiteRtGetNumSubgraph{kind}s")(subgraph, C.byref(count)), f"count {kind}s")
+        tensors = []
+        for i in range(count.value):
+            tensor = C.c_void_p()
+            self._check(getattr(lib, f"LiteRtGetSubgraph{kind}")(subgraph, i, C.byref(tensor)), f"get {kind}")
+            tensors.append(self._spec(tensor))
+        # Signature order can differ from the subgraph's; the two share tensor names.
+        names = []
+        for i in range(count.value):
+            name = C.c_char_p()
+            self._check(getattr(lib, f"LiteRtGetSignature{kind}Name")(signature, i, C.byref(name)), f"{kind} name")
+            names.append((name.value or b"").decode())
+        by_name = {spec.name: (spec, ranked) for spec, ranked in tensors}
+        return [by_name[n] for n in names] if len(tensors) > 1 and set(names) <= set(by_name) else tensors
+
+    def _spec(self, tensor) -> tuple[TensorSpec, _RankedTensorType]:
+        lib = self._lib
+        kind, ranked, name = C.c_int(), _RankedTensorType(), C.c_char_p()
+        self._check(lib.LiteRtGetTensorTypeId(tensor, C.byref(kind)), "LiteRtGetTensorTypeId")
+        if kind.value != RANKED_TENSOR:
+            raise LiteRtError("tensors of unknown rank are not supported")
+        self._check(lib.LiteRtGetRankedTensorType(tensor, C.byref(ranked)), "LiteRtGetRankedTensorType")
+        self._check(lib.LiteRtGetTensorName(tensor, C.byref(name)), "LiteRtGetTensorName")
+        rank = ranked.layout.rank_bits & 0x7F
+        if not 0 < rank <= MAX_RANK or ranked.element_type not in ELEMENT_TYPES:
+            raise LiteRtError(f"unexpected tensor type (rank {rank}, element type {ranked.element_type})")
+        # A dynamic dimension (Keras exports the batch as -1) runs with size 1 here.
+        for i in range(rank):
+            ranked.layout.dimensions[i] = max(1, ranked.layout.dimensions[i])
+        scale, zero_point = 0.0, 0
+        quantization = C.c_int()
+        self._check(lib.LiteRtGetQuantizationTypeId(tensor, C.byref(quantization)), "LiteRtGetQuantizationTypeId")
+        if quantization.value == QUANTIZATION_PER_TENSOR:
+            per_tensor = _PerTensorQuantization()
+            self._check(lib.LiteRtGetPerTensorQuantization(tensor, C.byref(per_tensor)), "quantization")
+            scale, zero_point = float(per_tensor.scale), int(per_tensor.zero_point)
+        shape = tuple(int(ranked.layout.dimensions[i]) for i in range(rank))
+        spec = TensorSpec((name.value or b"").decode(), shape, np.dtype(ELEMENT_TYPES[ranked.element_type]),
+                          scale, zero_point)
+        return spec, ranked
+
+    def _bind(self, tensors, kind: str):
+        """A 64-byte aligned host array per tensor, wrapped as a LiteRT tensor buffer."""
+        specs, arrays, buffers = [], [], []
+        for i, (spec, ranked) in enumerate(tensors):
+            requirements, size = C.c_void_p(), _SIZE()
+            self._check(getattr(self._lib, f"LiteRtGetCompiledModel{kind}BufferRequirements")(
+                self._compiled, 0, i, C.byref(requirements)), "buffer requirements")
+            self._check(self._lib.LiteRtGetTensorBufferRequirementsBufferSize(requirements, C.byref(size)),
+                        "buffer size")
+            nbytes = int(np.prod(spec.shape)) * spec.dtype.itemsize
+            if size.value < nbytes:
+                raise LiteRtError(f"{spec.name}: LiteRT asks for {size.value} bytes, the shape needs {nbytes}")
+            raw = np.zeros(size.value + HOST_MEMORY_ALIGNMENT, dtype=np.uint8)
+            start = -raw.ctypes.data % HOST_MEMORY_ALIGNMENT
+            memory = raw[start:start + size.value]
+            buffer = self._create("LiteRtCreateTensorBufferFromHostMemory", "LiteRtDestroyTensorBuffer",
+                                  C.byref(ranked), memory.ctypes.data, size.value, None)
+            specs.append(spec)
+            arrays.append(memory[:nbytes].view(spec.dtype).reshape(spec.shape))  # keeps `raw` alive
+            buffers.append(buffer.value)
+        return specs, arrays, buffers
+
+
+class InterpreterModel:
+    """The same interface over a Python TFLite Interpreter (ai_edge_litert or tflite_runtime)."""
+
+    def __init__(self, model: bytes, num_threads: int = 1):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+            self.backend = "litert-interpreter"
+        except ImportError:
+            from tflite_runtime.interpreter import Interpreter
+            self.backend = "tflite-runtime"
+        self.interpreter = Interpreter(model_content=model, num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.inputs = [self._spec(d) for d in self.interpreter.get_input_details()]
+        self.outputs = [self._spec(d) for d in self.interpreter.get_output_details()]
+        self._in = [d["index"] for d in self.interpreter.get_input_details()]
+        self._out = [d["index"] for d in self.interpreter.get_output_details()]
+
+    @staticmethod
+    def _spec(detail: dict) -> TensorSpec:
+        scale, zero_point = detail["quantization"]
+        return TensorSpec(detail["name"], tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]),
+                          float(scale), int(zero_point))
+
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        for index, spec, array in zip(self._in, self.inputs, arrays):
+            self.interpreter.set_tensor(index, np.asarray(array, dtype=spec.dtype).reshape(spec.shape))
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(index).copy() for index in self._out]
+
+
+def load_model(path: Path, num_threads: int = 1, backend: str = "auto") -> CompiledModel | InterpreterModel:
+    """The model at ``path`` on ``backend``: "litert-c", "interpreter", or "auto" (the C API when
+    it is installed and loads, the Interpreter otherwise)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown TFLite backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    model = Path(path).read_bytes()
+    if backend == "interpreter":
+        return InterpreterModel(model, num_threads)
+    try:
+        return CompiledModel(model, num_threads)
+    except (OSError, AttributeError, LiteRtError) as error:
+        if backend == "litert-c":
+            raise
+        if capi_library_path() is not None:  # installed, yet unusable: say so
+            log.warning("LiteRT's C API could not run %s (%s); using the Python Interpreter", Path(path).name, error)
+        return InterpreterModel(model, num_threads)

@@ -1,0 +1,83 @@
+"""LiteRT's C API through ctypes against the Python Interpreter, on the shipped models."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "function"))
+from emotion import runtime  # noqa: E402
+from emotion.runtime import LiteRtError, load_model  # noqa: E402
+
+MODELS = ROOT / "function" / "model"
+SHIPPED = ("emotion4", "emotion7", "face_detection_short_range")
+
+
+def random_input(spec, rng):
+    if spec.dtype == np.int8:
+        return rng.integers(-128, 128, spec.shape, dtype=np.int8)
+    return rng.uniform(-1, 1, spec.shape).astype(spec.dtype)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_c_api_matches_the_interpreter_bit_for_bit(name):
+    c_api = load_model(MODELS / f"{name}.tflite", backend="litert-c")
+    interpreter = load_model(MODELS / f"{name}.tflite", backend="interpreter")
+    assert (c_api.backend, interpreter.backend) == ("litert-c", "litert-interpreter")
+    # Same shapes, types and quantization (names differ: the C API reports signature names).
+    strip = lambda specs: [(s.shape, s.dtype, s.scale, s.zero_point) for s in specs]  # noqa: E731
+    assert strip(c_api.inputs) == strip(interpreter.inputs)
+    assert strip(c_api.outputs) == strip(interpreter.outputs)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        x = random_input(c_api.inputs[0], rng)
+        for a, b in zip(c_api.run(x), interpreter.run(x)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_outputs_are_copies_not_views_of_the_bound_buffers():
+    model = load_model(MODELS / "emotion4.tflite", backend="litert-c")
+    rng = np.random.default_rng(1)
+    first = model.run(random_input(model.inputs[0], rng))[0]
+    kept = first.copy()
+    model.run(random_input(model.inputs[0], rng))
+    np.testing.assert_array_equal(first, kept)
+
+
+def test_int8_model_reports_its_quantization():
+    spec = load_model(MODELS / "emotion4.tflite", backend="litert-c").inputs[0]
+    assert spec.shape == (1, 48, 48, 1) and spec.dtype == np.int8
+    assert spec.scale > 0 and -128 <= spec.zero_point <= 127
+
+
+def test_not_a_model_is_an_error_not_a_crash(tmp_path):
+    path = tmp_path / "broken.tflite"
+    path.write_bytes(b"TFL3" + bytes(200))
+    with pytest.raises(LiteRtError):
+        load_model(path, backend="litert-c")
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="unknown TFLite backend"):
+        load_model(MODELS / "emotion4.tflite", backend="gpu")
+
+
+def test_auto_falls_back_to_the_interpreter_without_the_c_library(monkeypatch):
+    monkeypatch.setattr(runtime, "capi_library_path", lambda: None)
+    runtime._capi.cache_clear()
+    try:
+        assert load_model(MODELS / "emotion4.tflite").backend == "litert-interpreter"
+    finally:
+        runtime._capi.cache_clear()
+
+
+def test_c_api_path_never_loads_the_python_bindings():
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from emotion.runtime import load_model;"
+            "m = load_model(sys.argv[2]); import numpy as np; m.run(np.zeros((1, 48, 48, 1), np.int8));"
+            "print(m.backend, 'libpywrap' in open('/proc/self/maps').read(),"
+            " any(k.startswith('ai_edge_litert') for k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(MODELS.parent), str(MODELS / "emotion4.tflite")],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["litert-c", "False", "False"]
