@@ -47,3 +47,32 @@ def test_cost_per_million_images():
     # 1 ms billed at 1024 MB: 1e6 * (0.001 s * 1 GB * 0.0000166667) + 0.20 = 0.0167 + 0.20
     assert cost_per_million(0.4, 1024) == round(1e6 * 0.001 * 0.0000166667 + 0.20, 4)
     assert cost_per_million(2.0, 512) == round(1e6 * 0.002 * 0.5 * 0.0000166667 + 0.20, 4)
+
+
+def test_detection_benchmark_counts_found_missed_and_false_faces():
+    from bench.detection import evaluate_blazeface
+    from emotion.classifier import EmotionClassifier
+    from emotion.faces import FaceDetector
+    from emotion.settings import Settings
+    settings = Settings()
+    classifier = EmotionClassifier.load(settings.model_dir, settings.model_name)
+    detector = FaceDetector.load(settings.model_dir, settings.face_detector)
+    crops = [(face(name), k) for k, name in enumerate(("happy", "neutral", "sad", "surprise"))]
+    photos = []
+    for seed, picks in ((5, crops[:2]), (6, crops[2:])):
+        image, boxes = composite([c for c, _ in picks], size=(640, 480), sides=[200, 150], seed=seed)
+        photos.append((image, [(b, k, c) for b, (c, k) in zip(boxes, picks)]))
+    def moved(transform):
+        return [(image, [(transform(b), k, c) for b, k, c in faces]) for image, faces in photos]
+
+    found = evaluate_blazeface(photos, settings, classifier, detector)
+    assert found["faces"] == 4 and found["found"] == 4 and found["false_faces"] == 0
+    # Truth far from every face: all missed, every detection false and on no face.
+    away = evaluate_blazeface(moved(lambda b: (b[0] + 2000, b[1], b[2] + 2000, b[3])), settings, classifier, detector)
+    assert (away["found"], away["false_faces"], away["false_faces_overlapping_a_face"]) == (0, 4, 0)
+    # Truth twice the side of each face (IoU about 0.25): all missed, each detection a face boxed too small.
+    def enlarged(b):
+        grow = 0.5 * (b[2] - b[0])
+        return (b[0] - grow, b[1] - grow, b[2] + grow, b[3] + grow)
+    loose = evaluate_blazeface(moved(enlarged), settings, classifier, detector)
+    assert (loose["found"], loose["false_faces"], loose["false_faces_overlapping_a_face"]) == (0, 4, 4)
