@@ -32,7 +32,8 @@ def with_earlier_stages(summary: dict) -> dict:
     return {**summary, "epochs": sum(s["epochs"] for s in stages),
             "train_seconds": round(sum(s["train_seconds"] for s in stages), 1),
             "stages": [{"max_minutes": s["config"].get("max_minutes"), "budget_exhausted": s.get("budget_exhausted"),
-                        "epochs": s["epochs"], "schedule": s["config"].get("schedule", "plateau")} for s in stages]}
+                        "epochs": s["epochs"], "schedule": s["config"].get("schedule", "plateau"),
+                        "classes": len(s.get("classes") or summary.get("classes") or ())} for s in stages]}
 
 
 def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, out: Path,
@@ -84,8 +85,10 @@ def export_winner(runs_dir: Path, out_dir: Path, model_name: str | None,
     return path
 
 
-def _budget(stage: dict) -> str:
+def _budget(stage: dict, n_classes: int) -> str:
     text = f"{stage['max_minutes']:g} min" if stage.get("max_minutes") else "none"
+    if stage.get("classes") and stage["classes"] != n_classes:
+        text += f" on {stage['classes']} classes"
     return text + (" (hit)" if stage.get("budget_exhausted") else "")
 
 
@@ -100,7 +103,7 @@ def _markdown(r: dict) -> str:
     for row in r["rows"]:
         transfer = ZOO[row["model"]].transfer
         weights = ("yes" if row["pretrained"] else "no: random init (no download)") if transfer else "n/a"
-        budget = " + ".join(_budget(s) for s in row.get("stages") or [row])
+        budget = " + ".join(_budget(s, len(r["classes"])) for s in row.get("stages") or [row])
         mark = " **(winner)**" if row["model"] == r["winner"] else ""
         lines.append(
             f"| {row['model']}{mark} | {row['input']} | {row['params']:,} / {row['study_params']:,} | {weights} | "
@@ -114,7 +117,8 @@ def _markdown(r: dict) -> str:
     lines += ["", "![winner confusion matrix](winner_confusion.png)", "",
               "Validation loss is plain cross-entropy (no label smoothing), comparable across rows. A row whose "
               "budget says \"(hit)\" was stopped when its time ran out, with its best checkpoint kept: read its "
-              "accuracy together with its budget and epochs. A budget of two stages (a + b) is a model trained, "
-              "then fine-tuned from its best checkpoint with a cosine schedule (`--init-from`); epochs and time "
-              "count both.", ""]
+              "accuracy together with its budget and epochs. A budget of several stages (a + b + ...) is a model "
+              "trained, then fine-tuned from the previous stage's best checkpoint with a cosine schedule "
+              "(`--init-from`; a stage \"on 7 classes\" trained on all seven emotions, its output layer replaced "
+              "in the next stage); epochs and time count every stage.", ""]
     return "\n".join(lines)

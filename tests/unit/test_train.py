@@ -223,3 +223,16 @@ def test_fine_tuned_run_reports_both_stages(tmp_path):
     assert both["epochs"] == 70 and both["train_seconds"] == 9500.0 and both["val_acc"] == 0.8
     assert [s["max_minutes"] for s in both["stages"]] == [75, 100]
     assert [s["schedule"] for s in both["stages"]] == ["plateau", "cosine"]
+
+
+def test_a_stage_on_other_classes_is_named_in_the_budget(tmp_path):
+    from train.compare import _budget, with_earlier_stages
+    seven = tmp_path / "c7" / "m"
+    seven.mkdir(parents=True)
+    (seven / "summary.json").write_text(json.dumps(
+        {"epochs": 18, "train_seconds": 2600.0, "classes": ["angry", "disgust", "fear", "happy", "neutral", "sad",
+                                                          "surprise"], "config": {"max_minutes": 55}}))
+    summary = {"epochs": 31, "train_seconds": 3700.0, "classes": ["happy", "neutral", "sad", "surprise"],
+               "budget_exhausted": True, "config": {"max_minutes": 62, "init_from": str(seven / "best.keras")}}
+    stages = with_earlier_stages(summary)["stages"]
+    assert [_budget(s, 4) for s in stages] == ["55 min on 7 classes", "62 min (hit)"]
