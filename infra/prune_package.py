@@ -106,10 +106,21 @@ def remove_unused(root: Path) -> None:
             path.unlink()
 
 
+def _elf64(path: Path):
+    """(data, read) for a 64-bit ELF file, ``read(offset, size)`` an integer in the file's byte
+    order; None for anything else (both Lambda architectures are 64-bit)."""
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        return None
+    order = "little" if data[5] == 1 else "big"
+    return data, lambda offset, size: int.from_bytes(data[offset:offset + size], order)
+
+
 def remove_python_bindings(root: Path) -> bool:
     """Remove LiteRT's Python bindings from an x86_64 package; True when removed."""
     capi = root / "ai_edge_litert" / "libLiteRtRuntimeCApi.so"
-    if not capi.exists() or int.from_bytes(capi.read_bytes()[18:20], "little") != X86_64:
+    elf = _elf64(capi) if capi.exists() else None
+    if elf is None or elf[1](0x12, 2) != X86_64:  # e_machine
         return False
     for pattern in PYTHON_BINDINGS:
         for path in root.glob(pattern):
@@ -119,24 +130,20 @@ def remove_python_bindings(root: Path) -> bool:
 
 def needed_libraries(elf: Path) -> set[str]:
     """DT_NEEDED entries of an ELF file (empty when it is not one)."""
-    data = elf.read_bytes()
-    if data[:4] != b"\x7fELF" or data[4] != 2:  # 64-bit ELF only (both Lambda architectures)
+    if (parsed := _elf64(elf)) is None:
         return set()
-    order = "little" if data[5] == 1 else "big"
-    u16 = lambda o: int.from_bytes(data[o:o + 2], order)  # noqa: E731
-    u64 = lambda o: int.from_bytes(data[o:o + 8], order)  # noqa: E731
-    shoff, shentsize, shnum = u64(0x28), u16(0x3A), u16(0x3C)
-    sections = [(u64(shoff + i * shentsize + 0x18), u64(shoff + i * shentsize + 0x20),
-                 int.from_bytes(data[shoff + i * shentsize + 4:shoff + i * shentsize + 8], order),
-                 int.from_bytes(data[shoff + i * shentsize + 0x28:shoff + i * shentsize + 0x2C], order))
-                for i in range(shnum)]
+    data, read = parsed
+    shoff, shentsize, shnum = read(0x28, 8), read(0x3A, 2), read(0x3C, 2)
+    headers = [shoff + i * shentsize for i in range(shnum)]
+    # (sh_offset, sh_size, sh_type, sh_link) of each section
+    sections = [(read(h + 0x18, 8), read(h + 0x20, 8), read(h + 4, 4), read(h + 0x28, 4)) for h in headers]
     names = set()
     for offset, size, kind, link in sections:
         if kind != 6:  # SHT_DYNAMIC
             continue
         strtab = sections[link][0]
         for entry in range(offset, offset + size, 16):
-            tag, value = u64(entry), u64(entry + 8)
+            tag, value = read(entry, 8), read(entry + 8, 8)
             if tag == 0:
                 break
             if tag == 1:  # DT_NEEDED
@@ -165,17 +172,11 @@ def loadable_segments(elf: Path) -> bool:
     """Whether every PT_LOAD segment's file offset and address agree modulo the page size, as the
     dynamic loader requires. `strip` can break this on libraries that auditwheel rewrote with
     patchelf (numpy's OpenBLAS and gfortran), which then fail to load."""
-    data = elf.read_bytes()
-    order = "little" if data[5] == 1 else "big"
-    u16 = lambda o: int.from_bytes(data[o:o + 2], order)  # noqa: E731
-    u64 = lambda o: int.from_bytes(data[o:o + 8], order)  # noqa: E731
-    phoff, phentsize, phnum = u64(0x20), u16(0x36), u16(0x38)
-    for i in range(phnum):
-        header = phoff + i * phentsize
-        if int.from_bytes(data[header:header + 4], order) == 1:  # PT_LOAD
-            offset, vaddr = u64(header + 8), u64(header + 16)
-            if (vaddr - offset) % 4096:
-                return False
+    _, read = _elf64(elf)
+    phoff, phentsize, phnum = read(0x20, 8), read(0x36, 2), read(0x38, 2)
+    for header in (phoff + i * phentsize for i in range(phnum)):
+        if read(header, 4) == 1 and (read(header + 16, 8) - read(header + 8, 8)) % 4096:  # PT_LOAD vaddr, offset
+            return False
     return True
 
 
@@ -187,7 +188,7 @@ def strip_symbols(root: Path) -> list[str]:
     if not strip:
         return stripped
     for path in sorted(root.rglob("*.so*")):
-        if not path.is_file() or path.is_symlink() or path.read_bytes()[:4] != b"\x7fELF":
+        if not path.is_file() or path.is_symlink() or _elf64(path) is None:
             continue
         original = path.read_bytes()
         # A foreign architecture (arm64 built on x86_64) fails here and is left as it is.
