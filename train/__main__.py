@@ -39,9 +39,14 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="time budget per model, in minutes")
     p.add_argument("--seed", type=int, default=SEED, help="random seed (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --runs")
-    p.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
+    p.add_argument("--schedule", choices=("plateau", "cosine", "budget"), default="plateau",
                    help="learning rate: 'plateau' halves it when val loss stalls; 'cosine' warms up for one "
-                        "epoch, then decays to zero at --epochs (default: %(default)s)")
+                        "epoch, then decays to zero at --epochs; 'budget' is the same cosine over the "
+                        "--max-minutes time budget, for runs whose epoch speed is not known in advance "
+                        "(set --epochs high) (default: %(default)s)")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="blend each training image and its one-hot label with another's, weights drawn from "
+                        "Beta(ALPHA, ALPHA) (mixup; 0.2 is a usual value); 0 turns it off (default: %(default)s)")
     p.add_argument("--init-from", default=None,
                    help="start from the weights of this trained .keras model of the same architecture "
                         "(e.g. runs/c4/complex_cnn_1/best.keras) instead of random initialization; layers whose "
@@ -58,7 +63,8 @@ def _fit_config(args, model: str):
                      learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
                      class_weights=args.class_weights, patience=args.patience,
                      max_minutes=args.max_minutes, seed=args.seed, resume=args.resume,
-                     imagenet=not args.no_imagenet, schedule=args.schedule, init_from=args.init_from)
+                     imagenet=not args.no_imagenet, schedule=args.schedule, init_from=args.init_from,
+                     mixup=args.mixup)
 
 
 def _load(args, splits=("train", "validation")):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,7 +36,9 @@ class FitConfig:
     resume: bool = False
     imagenet: bool = True  # try ImageNet weights for the transfer models
     schedule: str = "plateau"  # "plateau": halve on val-loss plateaus; "cosine": warm-up, then cosine to zero
+    # over ``epochs``; "budget": the same cosine, over the ``max_minutes`` time budget instead
     init_from: str | None = None  # start from the weights of this trained .keras model (fine-tuning)
+    mixup: float = 0.0  # Beta(alpha, alpha) mixup of training pairs; 0 turns it off
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -43,13 +46,74 @@ class TimeBudget(keras.callbacks.Callback):
 
     def __init__(self, minutes: float):
         super().__init__()
-        self.deadline = time.monotonic() + minutes * 60
+        self.seconds = minutes * 60
+        self.deadline = time.monotonic() + self.seconds
         self.exhausted = False
+
+    def fraction_used(self) -> float:
+        return min(1.0, 1.0 - (self.deadline - time.monotonic()) / self.seconds)
 
     def on_train_batch_end(self, batch, logs=None):
         if time.monotonic() > self.deadline:
             self.exhausted = True
             self.model.stop_training = True
+
+
+class BudgetCosine(keras.callbacks.Callback):
+    """Cosine decay of the learning rate over a time budget rather than a number of epochs.
+
+    A fixed-epoch schedule must guess the machine's speed: guess low and the budget stops
+    training at a high rate, guess high and time is left unused. This one sets each epoch's
+    rate from the share of the budget already spent (the first epoch warms up at a tenth), so
+    the rate reaches zero when the time does, on any machine.
+    """
+
+    def __init__(self, peak: float, budget: TimeBudget):
+        super().__init__()
+        self.peak, self.budget, self.first = peak, budget, True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        f = self.budget.fraction_used()
+        rate = self.peak / 10 if self.first else self.peak * 0.5 * (1 + math.cos(math.pi * f))
+        self.first = False
+        self.model.optimizer.learning_rate = max(rate, 1e-7)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # recorded in history.csv
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class MixupBatches(keras.utils.PyDataset):
+    """Training batches in which every image is blended with another of the batch, labels alike
+    (mixup, Zhang et al. 2018): a regularizer for a network that fits the training set long
+    before the validation set. NumPy only, so it runs under any Keras backend."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, alpha: float, seed: int,
+                 weights: np.ndarray | None = None):
+        super().__init__()
+        self.x, self.y, self.w = x, y, weights
+        self.batch_size, self.alpha = batch_size, alpha
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i):
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        lam = self.rng.beta(self.alpha, self.alpha, size=len(idx)).astype("float32")
+        partner = self.rng.permutation(len(idx))
+        x = self.x[idx].astype("float32")
+        y = self.y[idx].astype("float32")
+        x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
+        y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
+        if self.w is None:
+            return x, y
+        w = self.w[idx]
+        return x, y, (lam * w + (1 - lam) * w[partner]).astype("float32")
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.x))
 
 
 def _read_history(path: Path) -> dict[str, list[float]]:
@@ -84,10 +148,10 @@ def learning_rate_schedule(cfg: FitConfig, steps_per_epoch: int):
     The plateau rule halved the rate every few noisy epochs and left complex_cnn_1 at 1e-5 after
     20 epochs; a cosine schedule spends the whole ``epochs`` budget at useful rates instead.
     """
-    if cfg.schedule == "plateau":
+    if cfg.schedule in ("plateau", "budget"):  # both set the rate from callbacks
         return cfg.learning_rate
     if cfg.schedule != "cosine":
-        raise ValueError(f"unknown schedule {cfg.schedule!r}: use 'plateau' or 'cosine'")
+        raise ValueError(f"unknown schedule {cfg.schedule!r}: use 'plateau', 'cosine' or 'budget'")
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=cfg.learning_rate / 10, warmup_target=cfg.learning_rate,
         warmup_steps=steps_per_epoch, decay_steps=max(1, (cfg.epochs - 1) * steps_per_epoch))
@@ -95,6 +159,8 @@ def learning_rate_schedule(cfg: FitConfig, steps_per_epoch: int):
 
 def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     """Train ``cfg.model`` and return its summary (also written as ``summary.json``)."""
+    if cfg.schedule == "budget" and not cfg.max_minutes:
+        raise ValueError("the 'budget' schedule needs a time budget (max_minutes)")
     keras.utils.set_random_seed(cfg.seed)
     out = Path(runs_dir) / cfg.model
     out.mkdir(parents=True, exist_ok=True)
@@ -133,15 +199,22 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     if cfg.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             "val_loss", factor=0.5, patience=max(2, cfg.patience // 3), min_lr=1e-5))
+    elif cfg.schedule == "budget":  # before CSVLogger, which then records each epoch's rate
+        callbacks.insert(0, BudgetCosine(cfg.learning_rate, budget))
 
-    print(f"fitting {cfg.model}: {model.count_params():,} params, {len(train)} train / {len(val)} val images")
+    weights = class_weights(train.labels, n_classes) if cfg.class_weights else None
+    if cfg.mixup:
+        per_image = np.array([weights[i] for i in train.labels], "float32") if weights else None
+        inputs = dict(x=MixupBatches(train.images, y_train, cfg.batch_size, cfg.mixup, cfg.seed, per_image))
+    else:
+        inputs = dict(x=train.images.astype("float32"), y=y_train, batch_size=cfg.batch_size, class_weight=weights)
+
+    print(f"fitting {cfg.model}: {model.count_params():,} params, {len(train)} train / {len(val)} val images"
+          f" ({keras.backend.backend()} backend)")
     start = time.monotonic()
     model.fit(
-        train.images.astype("float32"), y_train,
-        validation_data=(val.images.astype("float32"), y_val),
-        epochs=cfg.epochs, initial_epoch=initial_epoch, batch_size=cfg.batch_size,
-        class_weight=class_weights(train.labels, n_classes) if cfg.class_weights else None,
-        callbacks=callbacks, verbose=2,
+        **inputs, validation_data=(val.images.astype("float32"), y_val),
+        epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=2,
     )
     seconds = time.monotonic() - start
     if best_path.exists():  # EarlyStopping restores only when it triggers; the checkpoint always holds the best

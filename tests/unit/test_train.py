@@ -109,6 +109,66 @@ def test_time_budget_stops_training(tiny_data, tmp_path):
     assert summary["budget_exhausted"] and summary["epochs"] == 1
 
 
+def test_mixup_blends_images_and_labels_alike():
+    from train.training import MixupBatches
+    # Class 0 images are black, class 1 white: a blended pixel's brightness is its class-1 share.
+    x = np.concatenate([np.zeros((8, 48, 48, 1)), np.full((8, 48, 48, 1), 255.0)]).astype("uint8")
+    y = keras.utils.to_categorical([0] * 8 + [1] * 8, 2)
+    batches = MixupBatches(x, y, batch_size=5, alpha=0.4, seed=0, weights=np.arange(16, dtype="float32"))
+    assert len(batches) == 4
+    xb, yb, wb = batches[0]
+    assert xb.shape == (5, 48, 48, 1) and yb.shape == (5, 2) and wb.shape == (5,)
+    np.testing.assert_allclose(yb.sum(1), 1, rtol=1e-6)
+    np.testing.assert_allclose(xb[:, 0, 0, 0] / 255, yb[:, 1], atol=1e-5)
+    assert ((yb > 0.01) & (yb < 0.99)).any()  # something was actually blended
+    first_order = batches.order.copy()
+    batches.on_epoch_end()
+    assert not np.array_equal(first_order, batches.order)  # reshuffled every epoch
+
+
+def test_budget_schedule_follows_the_time_spent():
+    from train.training import BudgetCosine
+
+    class Clock:  # stands in for TimeBudget
+        fraction = 0.0
+
+        def fraction_used(self):
+            return self.fraction
+
+    clock, model = Clock(), keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    schedule = BudgetCosine(1e-3, clock)
+    schedule.set_model(model)
+    rates = []
+    for epoch, fraction in enumerate((0.0, 0.0, 0.5, 1.0)):
+        clock.fraction = fraction
+        schedule.on_epoch_begin(epoch)
+        rates.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+    np.testing.assert_allclose(rates, [1e-4, 1e-3, 5e-4, 1e-7], rtol=1e-5)
+
+
+def test_fit_with_mixup_and_budget_schedule(tiny_data, tmp_path):
+    from train.training import FitConfig, fit
+    classes = ("happy", "sad")
+    train, val = load_split(tiny_data, "train", classes), load_split(tiny_data, "validation", classes)
+    cfg = FitConfig(model="cnn_model_1", epochs=2, batch_size=8, max_minutes=2, schedule="budget", mixup=0.2)
+    summary = fit(cfg, train, val, tmp_path)
+    assert summary["epochs"] == 2 and summary["config"]["mixup"] == 0.2
+    history = (tmp_path / "cnn_model_1" / "history.csv").read_text().splitlines()
+    assert "learning_rate" in history[0]
+    with pytest.raises(ValueError, match="time budget"):
+        fit(FitConfig(model="cnn_model_1", schedule="budget"), train, val, tmp_path)
+
+
+def test_dataset_pack_round_trip(tiny_data, tmp_path):
+    from train.gpu.pack import pack, unpack
+    info = pack(tiny_data, tmp_path / "data.pack")
+    assert info["headers"] >= 1 and info["files"] == len(list(tiny_data.rglob("*.jpg")))
+    unpack(tmp_path / "data.pack", tmp_path / "copy")
+    for original in tiny_data.rglob("*.jpg"):
+        assert (tmp_path / "copy" / original.relative_to(tiny_data)).read_bytes() == original.read_bytes()
+
+
 def test_data_report_on_tiny_data(tiny_data, tmp_path):
     from train.report import data_report
     classes = ("happy", "sad")
