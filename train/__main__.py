@@ -47,6 +47,10 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="blend each training image and its one-hot label with another's, weights drawn from "
                         "Beta(ALPHA, ALPHA) (mixup; 0.2 is a usual value); 0 turns it off (default: %(default)s)")
+    p.add_argument("--augmentation", choices=("keras", "matrix"), default="keras",
+                   help="training-time augmentation (the same transformations either way): 'keras' uses Keras's "
+                        "preprocessing layers; 'matrix' does them as matrix products without per-pixel gathers, "
+                        "which Keras's layers need and which are slow under JAX on a GPU (default: %(default)s)")
     p.add_argument("--init-from", default=None,
                    help="start from the weights of this trained .keras model of the same architecture "
                         "(e.g. runs/c4/complex_cnn_1/best.keras) instead of random initialization; layers whose "
@@ -64,7 +68,7 @@ def _fit_config(args, model: str):
                      class_weights=args.class_weights, patience=args.patience,
                      max_minutes=args.max_minutes, seed=args.seed, resume=args.resume,
                      imagenet=not args.no_imagenet, schedule=args.schedule, init_from=args.init_from,
-                     mixup=args.mixup)
+                     mixup=args.mixup, augmentation=args.augmentation)
 
 
 def _load(args, splits=("train", "validation")):

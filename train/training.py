@@ -39,6 +39,7 @@ class FitConfig:
     # over ``epochs``; "budget": the same cosine, over the ``max_minutes`` time budget instead
     init_from: str | None = None  # start from the weights of this trained .keras model (fine-tuning)
     mixup: float = 0.0  # Beta(alpha, alpha) mixup of training pairs; 0 turns it off
+    augmentation: str = "keras"  # "keras" (Keras's layers) or "matrix" (gather-free, fast under JAX on a GPU)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -173,7 +174,7 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
         initial_epoch = len(_read_history(log_path).get("loss", []))
         print(f"resuming {cfg.model} from epoch {initial_epoch}")
     else:
-        model = zoo.build(cfg.model, n_classes, augment=True, weights="imagenet" if cfg.imagenet else None)
+        model = zoo.build(cfg.model, n_classes, augment=cfg.augmentation, weights="imagenet" if cfg.imagenet else None)
         if cfg.init_from:
             copied, skipped = copy_matching_weights(keras.models.load_model(cfg.init_from), model)
             print(f"starting {cfg.model} from {cfg.init_from}: {copied} layers copied"

@@ -12,13 +12,23 @@ from typing import Callable
 import keras
 from keras import layers, regularizers
 
+from .augment import FaceAugmentation
 from .config import IMAGE_SIZE
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
 
-def augmentation() -> keras.Sequential:
-    """The study's augmentation: rotation, horizontal flip, zoom, brightness. Training only."""
+# "keras": Keras's own layers, as every committed run used; "matrix": the same transformations
+# without gathers (train/augment.py), for JAX on a GPU, where Keras's layers are slow.
+AUGMENTATIONS = ("keras", "matrix")
+
+
+def augmentation(kind: str = "keras") -> keras.Layer:
+    """The study's augmentation: rotation, horizontal flip, zoom, shifts, brightness. Training only."""
+    if kind == "matrix":
+        return FaceAugmentation(rotation=0.05, zoom=0.1, shift=0.08, brightness=0.2, name="augmentation")
+    if kind != "keras":
+        raise ValueError(f"unknown augmentation {kind!r}: use one of {', '.join(AUGMENTATIONS)}")
     return keras.Sequential(
         [
             layers.RandomFlip("horizontal"),
@@ -31,9 +41,10 @@ def augmentation() -> keras.Sequential:
     )
 
 
-def _inputs(augment: bool):
+def _inputs(augment: bool | str):
+    """``augment``: False (inference), True (Keras's layers) or an ``AUGMENTATIONS`` name."""
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
-    x = augmentation()(inputs) if augment else inputs
+    x = augmentation("keras" if augment is True else augment)(inputs) if augment else inputs
     return inputs, x
 
 
@@ -52,7 +63,7 @@ def _conv_bn(x, filters: int, l2: float = 0.0):
     return layers.Activation("relu")(x)
 
 
-def cnn_model_1(n_classes: int, augment: bool = True) -> keras.Model:
+def cnn_model_1(n_classes: int, augment: bool | str = True) -> keras.Model:
     """Baseline gray CNN: three conv blocks, one dense layer."""
     inputs, x = _inputs(augment)
     x = layers.Rescaling(1 / 255)(x)
@@ -65,7 +76,7 @@ def cnn_model_1(n_classes: int, augment: bool = True) -> keras.Model:
     return keras.Model(inputs, _head(x, n_classes), name="cnn_model_1")
 
 
-def cnn_model_2(n_classes: int, augment: bool = True) -> keras.Model:
+def cnn_model_2(n_classes: int, augment: bool | str = True) -> keras.Model:
     """Baseline RGB CNN: more blocks than the first, a wider dense layer."""
     inputs, x = _inputs(augment)
     x = layers.Rescaling(1 / 255)(_to_rgb(x))
@@ -79,7 +90,7 @@ def cnn_model_2(n_classes: int, augment: bool = True) -> keras.Model:
     return keras.Model(inputs, _head(x, n_classes), name="cnn_model_2")
 
 
-def _transfer(name: str, base_fn: Callable, preprocess, n_classes: int, augment: bool,
+def _transfer(name: str, base_fn: Callable, preprocess, n_classes: int, augment: bool | str,
               weights: str | None, dense: int = 0) -> keras.Model:
     inputs, x = _inputs(augment)
     x = preprocess(_to_rgb(x))
@@ -115,25 +126,25 @@ def _load_base(base_fn: Callable, weights: str | None):
 _VGG_MEANS = (103.939, 116.779, 123.68)
 
 
-def vgg16(n_classes: int, augment: bool = True, weights: str | None = "imagenet") -> keras.Model:
+def vgg16(n_classes: int, augment: bool | str = True, weights: str | None = "imagenet") -> keras.Model:
     preprocess = layers.Normalization(mean=_VGG_MEANS, variance=(1.0, 1.0, 1.0))
     return _transfer("vgg16", keras.applications.VGG16, preprocess, n_classes, augment, weights)
 
 
-def resnet50v2(n_classes: int, augment: bool = True, weights: str | None = "imagenet") -> keras.Model:
+def resnet50v2(n_classes: int, augment: bool | str = True, weights: str | None = "imagenet") -> keras.Model:
     preprocess = layers.Rescaling(1 / 127.5, offset=-1)
     return _transfer("resnet50v2", keras.applications.ResNet50V2, preprocess, n_classes, augment,
                      weights, dense=1024)
 
 
-def efficientnetv2b2(n_classes: int, augment: bool = True, weights: str | None = "imagenet") -> keras.Model:
+def efficientnetv2b2(n_classes: int, augment: bool | str = True, weights: str | None = "imagenet") -> keras.Model:
     # EfficientNetV2 rescales 0..255 inputs itself (include_preprocessing=True).
     preprocess = layers.Identity()
     return _transfer("efficientnetv2b2", keras.applications.EfficientNetV2B2, preprocess, n_classes,
                      augment, weights, dense=1024)
 
 
-def complex_cnn_1(n_classes: int, augment: bool = True) -> keras.Model:
+def complex_cnn_1(n_classes: int, augment: bool | str = True) -> keras.Model:
     """The study's chosen model: five conv blocks with batch norm, dropouts of several rates,
     flatten, two dense layers before the output."""
     inputs, x = _inputs(augment)
@@ -152,7 +163,7 @@ def complex_cnn_1(n_classes: int, augment: bool = True) -> keras.Model:
     return keras.Model(inputs, _head(x, n_classes), name="complex_cnn_1")
 
 
-def complex_cnn_2(n_classes: int, augment: bool = True) -> keras.Model:
+def complex_cnn_2(n_classes: int, augment: bool | str = True) -> keras.Model:
     """Six conv blocks with L2 regularization and Gaussian noise."""
     inputs, x = _inputs(augment)
     x = layers.Rescaling(1 / 255)(x)
@@ -190,7 +201,7 @@ ZOO: dict[str, ZooEntry] = {
 }
 
 
-def build(name: str, n_classes: int, augment: bool = True, weights: str | None = "imagenet") -> keras.Model:
+def build(name: str, n_classes: int, augment: bool | str = True, weights: str | None = "imagenet") -> keras.Model:
     entry = ZOO[name]
     if entry.transfer:
         return entry.build(n_classes, augment=augment, weights=weights)

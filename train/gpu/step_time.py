@@ -1,8 +1,8 @@
-"""Time training steps of a zoo model on this machine, with and without in-model augmentation.
+"""Time training steps of a zoo model on this machine, without augmentation and with each kind.
 
 Random pixels stand in for faces (only time is measured), so no dataset has to travel:
 
-    KERAS_BACKEND=jax python -m train.gpu.step_time --steps 40
+    KERAS_BACKEND=jax python -m train.gpu.step_time --steps 40 --augmentations none,keras,matrix
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 from train import zoo
 
 
-def time_fit(name: str, augment: bool, batch: int, steps: int, n_classes: int = 4) -> dict:
-    model = zoo.build(name, n_classes, augment=augment, weights=None)
+def time_fit(name: str, augment: str, batch: int, steps: int, n_classes: int = 4) -> dict:
+    model = zoo.build(name, n_classes, augment=False if augment == "none" else augment, weights=None)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
@@ -36,10 +36,13 @@ def main() -> None:
     parser.add_argument("--model", default="complex_cnn_1", help="zoo model (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=40, help="timed steps per configuration (default: %(default)s)")
     parser.add_argument("--batches", default="64,256", help="comma-separated batch sizes (default: %(default)s)")
+    parser.add_argument("--augmentations", default="none,keras,matrix",
+                        help="comma-separated: none, keras (Keras's layers), matrix (train/augment.py) "
+                             "(default: %(default)s)")
     args = parser.parse_args()
     print(f"keras {keras.__version__} on {keras.backend.backend()}", flush=True)
     for batch in map(int, args.batches.split(",")):
-        for augment in (False, True):
+        for augment in args.augmentations.split(","):
             print(time_fit(args.model, augment, batch, args.steps), flush=True)
 
 
