@@ -58,7 +58,8 @@ $PY -m train compare $common --models cnn_model_1,cnn_model_2,vgg16,resnet50v2,e
     --batch-size 32 --max-minutes $CMP_MINUTES --runs $RUNS/cmp --out $RUNS/cmp-report \
     > $RUNS/logs/cmp.log 2>&1 & pids="$pids $!"
 
-(sleep $WATCHDOG; echo "watchdog: stopping runs at ${WATCHDOG}s"; pkill -f "train (fit|compare)") &
+# Only this script's runs (their --runs folder), never another training on the same machine.
+(sleep $WATCHDOG; echo "watchdog: stopping runs at ${WATCHDOG}s"; pkill -f -- "--runs $RUNS/") &
 watchdog=$!
 wait $pids
 kill $watchdog $monitor 2>/dev/null
