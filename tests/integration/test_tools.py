@@ -76,3 +76,11 @@ def test_detection_benchmark_counts_found_missed_and_false_faces():
         return (b[0] - grow, b[1] - grow, b[2] + grow, b[3] + grow)
     loose = evaluate_blazeface(moved(enlarged), settings, classifier, detector)
     assert (loose["found"], loose["false_faces"], loose["false_faces_overlapping_a_face"]) == (0, 4, 4)
+
+
+def test_gpu_scripts_parse_and_the_pack_tool_explains_itself():
+    for script in ("prepare.sh", "run.sh"):
+        subprocess.run(["bash", "-n", str(ROOT / "train" / "gpu" / script)], check=True)
+    out = subprocess.run([sys.executable, "-m", "train.gpu.pack", "--help"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    assert "pack" in out and "unpack" in out
