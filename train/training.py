@@ -35,8 +35,9 @@ class FitConfig:
     seed: int = SEED
     resume: bool = False
     imagenet: bool = True  # try ImageNet weights for the transfer models
-    schedule: str = "plateau"  # "plateau": halve on val-loss plateaus; "cosine": warm-up, then cosine to zero
-    # over ``epochs``; "budget": the same cosine, over the ``max_minutes`` time budget instead
+    # "plateau": halve on val-loss plateaus; "cosine": warm-up, then cosine to zero over ``epochs``;
+    # "budget": the same cosine over the ``max_minutes`` time budget instead
+    schedule: str = "plateau"
     init_from: str | None = None  # start from the weights of this trained .keras model (fine-tuning)
     mixup: float = 0.0  # Beta(alpha, alpha) mixup of training pairs; 0 turns it off
     augmentation: str = "keras"  # "keras" (Keras's layers) or "matrix" (gather-free, fast under JAX on a GPU)
