@@ -49,11 +49,9 @@ def shear_rows(images, factor):
 
 
 def shear_cols(images, factor):
-    """Shift every column ``x`` up or down by ``factor * (x - centre)`` pixels."""
-    h, w = images.shape[1], images.shape[2]
-    offsets = ops.expand_dims(factor, -1) * (ops.arange(w, dtype="float32") - (w - 1) / 2)  # (B, W)
-    source = ops.expand_dims(offsets, -1) + ops.arange(h, dtype="float32")  # (B, W, H)
-    return ops.einsum("bxij,bjxc->bixc", tent_matrix(source), images)
+    """Shift every column ``x`` up or down by ``factor * (x - centre)`` pixels: the row shear of
+    the transposed image."""
+    return ops.transpose(shear_rows(ops.transpose(images, (0, 2, 1, 3)), factor), (0, 2, 1, 3))
 
 
 def rotate(images, angles):
