@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT / "function"), str(ROOT / "tests")]
 from composites import astronaut, composite, grace_hopper, iou  # noqa: E402
 from emotion.analysis import analyze  # noqa: E402
 from emotion.classifier import EmotionClassifier  # noqa: E402
-from emotion.faces import FaceDetector  # noqa: E402
+from emotion.faces import Face, FaceDetector  # noqa: E402
 from emotion.imaging import decode_image, preprocess_face  # noqa: E402
 from emotion.settings import Settings  # noqa: E402
 
@@ -92,6 +92,36 @@ def evaluate_blazeface(photos, settings, classifier, detector):
             "accuracy_same_crops_direct": round(correct_direct / max(found, 1), 4)}
 
 
+def framing_bound(photos, detector):
+    """Share of true faces boxed at IoU >= 0.5 when the detector is shown each one centred, in a
+    window twice its side: the best the framing rule can do, whatever finds the faces. FER2013's
+    crops frame faces more loosely or tightly from image to image; one rule cannot match all."""
+    hits = total = 0
+    for image, faces in photos:
+        for box, _, _ in faces:
+            side = box[2] - box[0]
+            window = (box[0] - side // 2, box[1] - side // 2, box[0] - side // 2 + 2 * side, box[1] - side // 2 + 2 * side)
+            found = [(b, s) for b, s in detector.look(image, window, 0.1) if iou(box, b) > 0.1]
+            total += 1
+            if found:
+                best = max(found, key=lambda bs: bs[1])[0]
+                framed = Face(*best, 0.0).framed()
+                hits += iou(box, (framed.x0, framed.y0, framed.x1, framed.y1)) >= 0.5
+    return round(hits / total, 4)
+
+
+def p50_per_photo_ms(detector, photos, rounds):
+    """Median time to detect the faces of one photo, over every photo, ``rounds`` times each."""
+    detector.detect(photos[0][0])
+    times = []
+    for _ in range(rounds):
+        for image, _ in photos:
+            start = time.perf_counter()
+            detector.detect(image)
+            times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 2), round(float(np.percentile(times, 90)), 2)
+
+
 def p50_ms(fn, repeats):
     fn()
     times = []
@@ -129,7 +159,11 @@ def main(argv=None) -> int:
     blaze = {"composites": evaluate_blazeface(photos, settings, classifier, detector),
              "held_out_composites": evaluate_blazeface(held_out, settings, classifier, detector),
              "real_photos": {k: len(detector.detect(v)) for k, v in real.items()},
+             "framing_bound": {"composites": framing_bound(photos, detector),
+                               "held_out_composites": framing_bound(held_out, detector)},
              "detect_640x480_p50_ms": p50_ms(lambda: detector.detect(photo640), args.repeats),
+             **dict(zip(("detect_640x480_all_photos_p50_ms", "detect_640x480_all_photos_p90_ms"),
+                        p50_per_photo_ms(detector, photos, max(1, args.repeats // 10)))),
              "detect_4000x3000_p50_ms": p50_ms(lambda: detector.detect(big), args.repeats),
              "analyze_640x480_jpeg_p50_ms": p50_ms(lambda: analyze(small_jpeg.getvalue(), settings, classifier, detector), args.repeats),
              "analyze_4000x3000_jpeg_p50_ms": p50_ms(lambda: analyze(big_jpeg.getvalue(), settings, classifier, detector), max(5, args.repeats // 3)),
@@ -193,7 +227,9 @@ def markdown(r: dict) -> str:
         f"| false faces per 10 photos | {bc['false_per_10_photos']} | {hc['false_per_10_photos']} |",
         f"| astronaut / grace_hopper: faces found | {b['real_photos']['astronaut']} / {b['real_photos']['grace_hopper']} | "
         f"{h['real_photos']['astronaut']} / {h['real_photos']['grace_hopper']} |",
-        f"| detection, 640x480, p50 | {b['detect_640x480_p50_ms']} ms | {h['detect_640x480_p50_ms']} ms |",
+        f"| detection, 640x480 (one photo, four faces), p50 | {b['detect_640x480_p50_ms']} ms | {h['detect_640x480_p50_ms']} ms |",
+        f"| detection, 640x480, every composite, p50 / p90 | {b['detect_640x480_all_photos_p50_ms']} / "
+        f"{b['detect_640x480_all_photos_p90_ms']} ms | |",
         f"| detection, 4000x3000 (JPEG decoded at reduced scale), p50 | {b['detect_4000x3000_p50_ms']} ms | {h['detect_4000x3000_p50_ms']} ms |",
         f"| package added | {b['package_added_mb']} MB (model file only) | {h['package_added_mb']} MB (opencv-python-headless) |",
         f"| licence | {b['licence']} | {h['licence']} |", "",
@@ -210,14 +246,23 @@ def markdown(r: dict) -> str:
         f"{bc['false_faces_overlapping_a_face']}/{bc['false_faces']} (tuning set) and "
         f"{held['false_faces_overlapping_a_face']}/{held['false_faces']} (held out) overlap a true face: a real face boxed too "
         "large or too small (IoU under 0.5), not a face invented on the background.", "",
+        "What limits the count is mostly framing, not finding: a composite's true box is the FER2013 crop, and "
+        "FER2013 frames its faces more tightly or loosely from image to image, while the service frames every face "
+        "by one rule. Shown each true face centred in a window twice its side, the detector's box, framed by "
+        f"that rule, reaches IoU 0.5 for {b['framing_bound']['composites']:.0%} of the faces (tuning set) and "
+        f"{b['framing_bound']['held_out_composites']:.0%} (held out): the most any way of finding the faces "
+        "could score with this framing. (A rule fitted to the detector's landmarks, eye and ear distances, "
+        "matched these crops better, but with large opposite weights, -17 x eye distance + 9.7 x ear distance: "
+        "it reads where the pasted crop cuts the head, which real photos do not show; not adopted.)", "",
         "The detector runs in two passes. The first searches the whole photo and a 2x2 grid of overlapping "
-        "windows (60% of each side) with a permissive score threshold (0.3); boxes cut by a window's inner edge "
-        "are dropped, overlapping boxes are merged (weighted non-maximum suppression) and a candidate needs at "
-        "least three supporting raw detections. A candidate scored 0.75 or more is kept as it is; the second "
-        "pass looks at each other candidate again in a crop 2.6 "
-        "times its size, where the face fills about 40% of the detector's input: a real face scores high there "
-        "(kept at 0.5 and above, with the refined box) and textured background does not. With one pass and the "
-        "model's usual threshold (0.5), 28% of the faces were missed, mostly small ones scored below that threshold. "
+        "windows (60% of each side); raw detections down to a score of 0.2 are merged into clusters (weighted "
+        "non-maximum suppression, boxes cut by a window's inner edge dropped), and a cluster is a candidate when "
+        "its best score is 0.3 or more and at least three raw detections support it. A candidate scored 0.75 or "
+        "more is kept as it is; the second pass looks at each other candidate again, in a crop 1.7 times its size "
+        "(the face fills about 60% of the detector's input) and, if that crop showed something near it but not "
+        "surely a face, in one 2.3 times its size: a real face scores 0.5 or more in one of them (kept, with the "
+        "refined box) and textured background does not. With one pass and the model's usual threshold (0.5), 28% "
+        "of the faces were missed, mostly small ones scored below that threshold. "
         "Each box is squared and enlarged to the framing of the training crops (x1.22, shifted up by 0.10 of its "
         "side), which is the region classified and the box reported.", "",
         "Rule for face crops: an upload whose shorter side is at most 96 px (the training crops are 48x48) is "

@@ -33,10 +33,16 @@ SPECS = {
 NMS_IOU = 0.3
 # Two passes (measured on composites of FER2013 faces, bench/detection.py): a permissive first
 # pass finds candidates, including faces the model scores only 0.3-0.5 when they are small in
-# its input; each candidate is then looked at again in a crop where it fills about 40% of the
+# its input; each candidate is then looked at again in crops where it fills 40-60% of the
 # detector's input, where a real face scores high and textured background does not.
 CANDIDATE_MIN_SCORE = 0.3
-VERIFY_CONTEXT = 2.6  # crop side / candidate box side
+# Raw detections down to this score join the clusters (support, box average) of both passes:
+# faces the model sees weakly at several anchors gather enough support to become candidates.
+RAW_MIN_SCORE = 0.2
+# Crop side / candidate box side, tried in turn until one crop confirms the face. The second
+# crop is only looked at when the first showed something (a raw detection of RAW_MIN_SCORE)
+# near the candidate: background candidates then cost one look, not two.
+VERIFY_CONTEXTS = (1.7, 2.3)
 VERIFY_MIN_SCORE = 0.5
 # A candidate the first pass is already sure of keeps its box without a second look: the same
 # faces are found, in less time, and framed as the framing constants below were measured.
@@ -158,14 +164,14 @@ class FaceDetector:
         first_pass_min = CANDIDATE_MIN_SCORE if self.verify else self.spec.min_score
         boxes, scores = [], []
         for window in windows:
-            for box, score in self._detect_window(gray, window, first_pass_min):
+            for box, score in self._detect_window(gray, window, min(first_pass_min, RAW_MIN_SCORE)):
                 boxes.append(box)
                 scores.append(score)
         if not boxes:
             return []
         faces = []
         for box, score, support in weighted_nms(np.array(boxes), np.array(scores)):
-            if support < MIN_SUPPORT:
+            if support < MIN_SUPPORT or score < first_pass_min:
                 continue
             face = Face(*box, score)
             if self.verify and face.score < CONFIDENT_SCORE:
@@ -177,33 +183,51 @@ class FaceDetector:
         return sorted(_merge_duplicates(faces), key=lambda f: f.area, reverse=True)
 
     def _verify(self, gray: Image.Image, candidate: Face) -> Face | None:
-        """Look again at ``candidate`` in a crop around it; the refined face, or None."""
-        side = max(candidate.x1 - candidate.x0, candidate.y1 - candidate.y0) * VERIFY_CONTEXT
+        """Look again at ``candidate`` in crops around it; the refined face, or None."""
         cx, cy = (candidate.x0 + candidate.x1) / 2, (candidate.y0 + candidate.y1) / 2
-        x0, y0 = round(cx - side / 2), round(cy - side / 2)
-        crop = crop_face(gray, Face(x0, y0, x0 + round(side), y0 + round(side), 0.0))
-        found = self._detect_window(crop, (0, 0, *crop.size), CANDIDATE_MIN_SCORE)
-        if not found:
-            return None
-        target = np.array([candidate.x0 - x0, candidate.y0 - y0, candidate.x1 - x0, candidate.y1 - y0])
-        best = None
-        for box, score, _ in weighted_nms(np.array([b for b, _ in found]), np.array([s for _, s in found])):
-            if score >= VERIFY_MIN_SCORE and iou(target, box[None])[0] > 0.3 and (best is None or score > best.score):
-                best = Face(box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0, score)
-        return best
+        target = np.array([candidate.x0, candidate.y0, candidate.x1, candidate.y1])
+        for context in VERIFY_CONTEXTS:
+            side = round(max(candidate.x1 - candidate.x0, candidate.y1 - candidate.y0) * context)
+            x0, y0 = round(cx - side / 2), round(cy - side / 2)
+            near = [(box, score) for box, score in self.look(gray, (x0, y0, x0 + side, y0 + side))
+                    if iou(target, box[None])[0] > 0.3]
+            if not near:
+                return None
+            box, score = max(near, key=lambda bs: bs[1])
+            if score >= VERIFY_MIN_SCORE:
+                return Face(*box, score)
+        return None
 
-    def _detect_window(self, gray: Image.Image, window: tuple[int, int, int, int], min_score: float):
-        """Detections inside ``window`` as (box in image pixels, score); boxes cut by the
-        window's inner edges are dropped (another window sees that face whole)."""
+    def look(self, gray: Image.Image, window: tuple[int, int, int, int],
+             min_score: float = RAW_MIN_SCORE) -> list[tuple[np.ndarray, float]]:
+        """What the model sees in ``window`` alone (it may reach past the image): merged boxes
+        in image pixels, with their best scores."""
+        found = self._detect_window(gray, window, min_score, drop_cut=False)
+        if not found:
+            return []
+        return [(box, score) for box, score, _ in weighted_nms(np.array([b for b, _ in found]),
+                                                               np.array([s for _, s in found]))]
+
+    def _detect_window(self, gray: Image.Image, window: tuple[int, int, int, int], min_score: float,
+                       drop_cut: bool = True):
+        """Detections inside ``window`` (which may reach past the image) as (box in image pixels,
+        score); with ``drop_cut``, boxes cut by the window's inner edges are dropped (another
+        window sees that face whole)."""
         size = self.spec.input_size
         wx0, wy0, wx1, wy1 = window
         w, h = wx1 - wx0, wy1 - wy0
         scale = size / max(w, h)
         new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
         pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
-        region = gray if window == (0, 0, *gray.size) else gray.crop(window)
+        gw, gh = gray.size
+        if wx0 >= 0 and wy0 >= 0 and wx1 <= gw and wy1 <= gh:
+            # Resizing straight from the window saves copying it out first.
+            region = gray.resize((new_w, new_h), Image.Resampling.BILINEAR, box=window, reducing_gap=3.0)
+        else:
+            region = crop_face(gray, Face(wx0, wy0, wx1, wy1, 0.0)).resize(
+                (new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
         canvas = Image.new("L", (size, size), 0)
-        canvas.paste(region.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0), (pad_x, pad_y))
+        canvas.paste(region, (pad_x, pad_y))
         x = np.asarray(canvas, dtype=np.float32) / 127.5 - 1.0
         outputs = self.model.run(np.repeat(x[None, :, :, None], 3, axis=3))
         raw = outputs[self._boxes][0]
@@ -218,25 +242,30 @@ class FaceDetector:
         boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) * size
         # Letterboxed detector pixels -> window pixels -> image pixels.
         boxes = (boxes - [pad_x, pad_y, pad_x, pad_y]) / scale + [wx0, wy0, wx0, wy0]
-        gw, gh = gray.size
         edge = 0.02 * max(w, h)
         out = []
         for box, score in zip(boxes, scores):
             cut = ((box[0] < wx0 + edge and wx0 > 0) or (box[1] < wy0 + edge and wy0 > 0)
                    or (box[2] > wx1 - edge and wx1 < gw) or (box[3] > wy1 - edge and wy1 < gh))
             large = max(box[2] - box[0], box[3] - box[1]) > LARGE_BOX * max(w, h)
-            if not cut and not (large and score < LARGE_BOX_MIN_SCORE):
+            if not (drop_cut and cut) and not (large and score < LARGE_BOX_MIN_SCORE):
                 out.append((box, float(score)))
         return out
 
 
 def _merge_duplicates(faces: list[Face]) -> list[Face]:
-    """Two candidates can verify to the same face: keep the higher-scoring one."""
+    """Two candidates can verify to the same face: keep the higher-scoring one. Nor is a box
+    another face when it holds a surer face's center (a group boxed as one) or its center lies
+    in a surer face (part of that face)."""
     kept: list[Face] = []
     for face in sorted(faces, key=lambda f: f.score, reverse=True):
         box = np.array([face.x0, face.y0, face.x1, face.y1])
-        if not kept or iou(box, np.array([[k.x0, k.y0, k.x1, k.y1] for k in kept])).max() <= NMS_IOU:
-            kept.append(face)
+        if kept and iou(box, np.array([[k.x0, k.y0, k.x1, k.y1] for k in kept])).max() > NMS_IOU:
+            continue
+        if any(face.x0 < (k.x0 + k.x1) / 2 < face.x1 and face.y0 < (k.y0 + k.y1) / 2 < face.y1
+               or k.x0 < (face.x0 + face.x1) / 2 < k.x1 and k.y0 < (face.y0 + face.y1) / 2 < k.y1 for k in kept):
+            continue
+        kept.append(face)
     return kept
 
 
@@ -246,7 +275,19 @@ def crop_face(gray: Image.Image, region: Face) -> Image.Image:
     w, h = gray.size
     if box[0] >= 0 and box[1] >= 0 and box[2] <= w and box[3] <= h:
         return gray.crop(box)
-    arr = np.asarray(gray)
-    ys = np.clip(np.arange(box[1], box[3]), 0, h - 1)
-    xs = np.clip(np.arange(box[0], box[2]), 0, w - 1)
-    return Image.fromarray(arr[np.ix_(ys, xs)])
+    # Crop the part inside the image, then repeat its edges outwards (much cheaper than
+    # indexing every pixel of a large region).
+    x0, x1, left, right = _inside(box[0], box[2], w)
+    y0, y1, top, bottom = _inside(box[1], box[3], h)
+    arr = np.asarray(gray.crop((x0, y0, x1, y1)))
+    return Image.fromarray(np.pad(arr, ((top, bottom), (left, right)), mode="edge"))
+
+
+def _inside(start: int, stop: int, size: int) -> tuple[int, int, int, int]:
+    """For pixels start..stop of a row of ``size``: the part inside (at least the nearest edge
+    pixel) and how many pixels to repeat before and after it."""
+    if stop <= 0 or start >= size:  # entirely outside: one edge pixel, repeated
+        lo = 0 if stop <= 0 else size - 1
+        return lo, lo + 1, 0, stop - start - 1
+    lo, hi = max(start, 0), min(stop, size)
+    return lo, hi, lo - start, stop - hi

@@ -74,6 +74,29 @@ def test_crop_pads_beyond_the_edges():
     assert crop.size == (60, 60) and np.asarray(crop).min() == 200
 
 
+@pytest.mark.parametrize("region", [(-7, -3, 20, 24), (30, 20, 70, 60), (-30, -30, -10, -10), (45, 5, 90, 50),
+                                    (-10, 30, 70, 110), (0, 0, 53, 37)])
+def test_crop_repeats_the_nearest_edge_pixel_outside_the_image(region):
+    arr = np.arange(37 * 53, dtype=np.uint32).reshape(37, 53) % 251
+    gray = Image.fromarray(arr.astype(np.uint8))
+    x0, y0, x1, y1 = region
+    ys, xs = np.clip(np.arange(y0, y1), 0, 36), np.clip(np.arange(x0, x1), 0, 52)
+    expected = arr[np.ix_(ys, xs)]
+    np.testing.assert_array_equal(np.asarray(crop_face(gray, Face(*region, 1.0))), expected)
+
+
+def test_a_look_at_a_window_past_the_edge_finds_the_face_in_image_pixels(detector):
+    image, boxes = composite([face("happy")], size=(640, 480), sides=[150], seed=3)
+    x0, y0, x1, y1 = boxes[0]
+    side = 2 * (x1 - x0)
+    window = (x0 - side // 4 - 400, y0 - side // 4, x0 - side // 4 - 400 + side, y0 - side // 4 + side)
+    assert detector.look(image, window) == [] or max(s for _, s in detector.look(image, window)) < 0.5
+    window = (x0 - side // 4, y0 - side // 4, x0 - side // 4 + side, y0 - side // 4 + side)
+    box, score = max(detector.look(image, window), key=lambda bs: bs[1])
+    framed = Face(*box, score).framed()
+    assert score >= 0.5 and iou(boxes[0], (framed.x0, framed.y0, framed.x1, framed.y1)) >= 0.5
+
+
 def test_small_uploads_are_face_crops_and_classified_whole(detector, classifier):
     analysis = analyze(encode(face("sad"), "JPEG"), SETTINGS, classifier, detector)
     assert analysis.method == WHOLE_IMAGE_CROP
