@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "function"))
 from emotion.analysis import WHOLE_IMAGE_CROP, analyze  # noqa: E402
 from emotion.classifier import EmotionClassifier  # noqa: E402
-from emotion.faces import SPECS, Face, FaceDetector, crop_face, ssd_anchors, weighted_nms  # noqa: E402
+from emotion.faces import SPECS, Face, FaceDetector, _merge_duplicates, crop_face, ssd_anchors, weighted_nms  # noqa: E402
 from emotion.settings import MODEL_DIR, Settings  # noqa: E402
 
 from composites import astronaut, background, composite, grace_hopper, iou  # noqa: E402
@@ -41,6 +41,14 @@ def test_weighted_nms_merges_overlaps_and_keeps_separate_boxes():
     assert len(merged) == 2
     np.testing.assert_allclose(merged[0][0], [0.4, 0.4, 10.4, 10.4])  # score-weighted average
     assert merged[0][1] == pytest.approx(0.9)
+
+
+def test_a_box_around_a_surer_face_or_inside_one_is_not_another_face():
+    sure = [Face(100, 100, 160, 160, 0.9), Face(300, 100, 360, 160, 0.9)]
+    group = Face(80, 60, 380, 260, 0.5)        # holds both faces' centers, overlaps each little
+    part = Face(120, 120, 140, 140, 0.6)       # an eye or a mouth of the first face
+    beside = Face(400, 100, 460, 160, 0.55)    # a third face
+    assert _merge_duplicates(sure + [group, part, beside]) == sure + [beside]
 
 
 @pytest.mark.parametrize("photo,region", [
