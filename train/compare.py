@@ -20,20 +20,31 @@ def choose_winner(rows: list[dict]) -> dict:
 
 
 def with_earlier_stages(summary: dict) -> dict:
-    """A run started from another run's weights (``--init-from``) reports both stages:
-    epochs and training time add up, and ``stages`` lists each stage's budget."""
-    stages = [summary]
-    while stages[-1]["config"].get("init_from"):
-        parent = Path(stages[-1]["config"]["init_from"]).parent / "summary.json"
-        if not parent.exists():
+    """A run started from another model's weights (``--init-from``) reports every stage:
+    epochs and training time add up, and ``stages`` lists each stage's budget. The earlier
+    model is a run folder's checkpoint (its ``summary.json``) or an export (its sidecar JSON,
+    which lists the stages before it, so they survive the run folders)."""
+    stages, current = [], summary
+    while True:
+        if current is not summary and current.get("stages"):
+            stages = current["stages"] + stages
             break
-        stages.append(json.loads(parent.read_text()))
-    stages.reverse()
+        stages.insert(0, _stage(current, summary))
+        init_from = current["config"].get("init_from")
+        earlier = init_from and next((p for p in (Path(init_from).parent / "summary.json",
+                                                  Path(init_from).with_suffix(".json")) if p.exists()), None)
+        if not earlier:
+            break
+        current = json.loads(earlier.read_text())
     return {**summary, "epochs": sum(s["epochs"] for s in stages),
-            "train_seconds": round(sum(s["train_seconds"] for s in stages), 1),
-            "stages": [{"max_minutes": s["config"].get("max_minutes"), "budget_exhausted": s.get("budget_exhausted"),
-                        "epochs": s["epochs"], "schedule": s["config"].get("schedule", "plateau"),
-                        "classes": len(s.get("classes") or summary.get("classes") or ())} for s in stages]}
+            "train_seconds": round(sum(s["train_seconds"] for s in stages), 1), "stages": stages}
+
+
+def _stage(run: dict, last: dict) -> dict:
+    return {"max_minutes": run["config"].get("max_minutes"), "budget_exhausted": run.get("budget_exhausted"),
+            "epochs": run["epochs"], "train_seconds": run["train_seconds"],
+            "schedule": run["config"].get("schedule", "plateau"),
+            "classes": len(run.get("classes") or last.get("classes") or ())}
 
 
 def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, out: Path,
@@ -76,7 +87,7 @@ def export_winner(runs_dir: Path, out_dir: Path, model_name: str | None,
     if model_name is None:
         model_name = json.loads(Path(comparison).read_text())["winner"]
     run = Path(runs_dir) / model_name
-    summary = json.loads((run / "summary.json").read_text())
+    summary = with_earlier_stages(json.loads((run / "summary.json").read_text()))
     trained = keras.models.load_model(run / "best.keras")
     path = Path(out_dir) / f"{model_name}-{len(summary['classes'])}class.keras"
     export_inference_model(trained, model_name, len(summary["classes"]), path)

@@ -285,6 +285,23 @@ def test_fine_tuned_run_reports_both_stages(tmp_path):
     assert [s["schedule"] for s in both["stages"]] == ["plateau", "cosine"]
 
 
+def test_stages_are_traced_through_an_exported_model(tmp_path):
+    from train.compare import with_earlier_stages
+    first = tmp_path / "runs" / "m"
+    first.mkdir(parents=True)
+    (first / "summary.json").write_text(json.dumps(
+        {"epochs": 30, "train_seconds": 4500.0, "config": {"max_minutes": 75}}))
+    second = {"epochs": 40, "train_seconds": 5000.0, "config": {"max_minutes": 100, "init_from": str(first / "best.keras")}}
+    exported = tmp_path / "models" / "m-4class.keras"
+    exported.parent.mkdir()
+    exported.with_suffix(".json").write_text(json.dumps(with_earlier_stages(second)))
+    (first / "summary.json").unlink()  # the run folders are gone (a fresh clone); the export remembers
+    third = {"epochs": 10, "train_seconds": 600.0, "config": {"max_minutes": 7, "init_from": str(exported)}}
+    all_three = with_earlier_stages(third)
+    assert [s["max_minutes"] for s in all_three["stages"]] == [75, 100, 7]
+    assert all_three["epochs"] == 80 and all_three["train_seconds"] == 10100.0
+
+
 def test_a_stage_on_other_classes_is_named_in_the_budget(tmp_path):
     from train.compare import _budget, with_earlier_stages
     seven = tmp_path / "c7" / "m"
