@@ -251,9 +251,7 @@ def markdown(r: dict) -> str:
         "by one rule. Shown each true face centred in a window twice its side, the detector's box, framed by "
         f"that rule, reaches IoU 0.5 for {b['framing_bound']['composites']:.0%} of the faces (tuning set) and "
         f"{b['framing_bound']['held_out_composites']:.0%} (held out): the most any way of finding the faces "
-        "could score with this framing. (A rule fitted to the detector's landmarks, eye and ear distances, "
-        "matched these crops better, but with large opposite weights, -17 x eye distance + 9.7 x ear distance: "
-        "it reads where the pasted crop cuts the head, which real photos do not show; not adopted.)", "",
+        "could score with this framing.", "",
         "The detector runs in two passes. The first searches the whole photo and a 2x2 grid of overlapping "
         "windows (60% of each side); raw detections down to a score of 0.2 are merged into clusters (weighted "
         "non-maximum suppression, boxes cut by a window's inner edge dropped), and a cluster is a candidate when "
