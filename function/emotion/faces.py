@@ -243,14 +243,11 @@ class FaceDetector:
         # Letterboxed detector pixels -> window pixels -> image pixels.
         boxes = (boxes - [pad_x, pad_y, pad_x, pad_y]) / scale + [wx0, wy0, wx0, wy0]
         edge = 0.02 * max(w, h)
-        out = []
-        for box, score in zip(boxes, scores):
-            cut = ((box[0] < wx0 + edge and wx0 > 0) or (box[1] < wy0 + edge and wy0 > 0)
-                   or (box[2] > wx1 - edge and wx1 < gw) or (box[3] > wy1 - edge and wy1 < gh))
-            large = max(box[2] - box[0], box[3] - box[1]) > LARGE_BOX * max(w, h)
-            if not (drop_cut and cut) and not (large and score < LARGE_BOX_MIN_SCORE):
-                out.append((box, float(score)))
-        return out
+        cut = (((boxes[:, 0] < wx0 + edge) & (wx0 > 0)) | ((boxes[:, 1] < wy0 + edge) & (wy0 > 0))
+               | ((boxes[:, 2] > wx1 - edge) & (wx1 < gw)) | ((boxes[:, 3] > wy1 - edge) & (wy1 < gh)))
+        large = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) > LARGE_BOX * max(w, h)
+        keep = ~(cut & drop_cut) & ~(large & (scores < LARGE_BOX_MIN_SCORE))
+        return list(zip(boxes[keep], scores[keep].tolist()))
 
 
 def _merge_duplicates(faces: list[Face]) -> list[Face]:
