@@ -110,6 +110,28 @@ def framing_bound(photos, detector):
     return round(hits / total, 4)
 
 
+def calibrate(photos, detector) -> dict:
+    """How the true boxes (FER2013's crops) frame the detector's boxes: medians over the faces
+    found, of crop side / detector box side and of how far the crop's center sits above the
+    box's, in box sides (the framing constants of emotion/faces.py)."""
+    scales, shifts = [], []
+    for image, faces in photos:
+        found = detector.detect(image)
+        for truth, _, _ in faces:
+            near = [f for f in found if iou(truth, _box(f.framed())) > 0.3]
+            if near:
+                f = max(near, key=lambda f: iou(truth, _box(f.framed())))
+                side = max(f.x1 - f.x0, f.y1 - f.y0)
+                scales.append((truth[2] - truth[0]) / side)
+                shifts.append(((f.y0 + f.y1) / 2 - (truth[1] + truth[3]) / 2) / side)
+    return {"faces": len(scales), "scale": round(statistics.median(scales), 3),
+            "shift_up": round(statistics.median(shifts), 3)}
+
+
+def _box(face):
+    return face.x0, face.y0, face.x1, face.y1
+
+
 def p50_per_photo_ms(detector, photos, rounds):
     """Median time to detect the faces of one photo, over every photo, ``rounds`` times each."""
     detector.detect(photos[0][0])
@@ -139,12 +161,17 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=30, help="timing repeats (default: %(default)s)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FER2013 tree (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where face-detection.md/.json go")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="only print the framing constants measured on the tuning composites")
     args = parser.parse_args(argv)
 
     settings = Settings()
     classifier = EmotionClassifier.load(settings.model_dir, settings.model_name)
     detector = FaceDetector.load(settings.model_dir, settings.face_detector)
     photos = test_photos(args.data, args.photos)
+    if args.calibrate:
+        print(json.dumps(calibrate(photos, detector)))
+        return 0
     # The thresholds in emotion/faces.py were chosen on `photos`; other faces, other backgrounds:
     held_out = test_photos(args.data, args.photos, first=200, seed=5000)
     real = {"astronaut": astronaut().convert("L"), "grace_hopper": grace_hopper().convert("L")}
