@@ -33,16 +33,17 @@ SPECS = {
 NMS_IOU = 0.3
 # Two passes (measured on composites of FER2013 faces, bench/detection.py): a permissive first
 # pass finds candidates, including faces the model scores only 0.3-0.5 when they are small in
-# its input; each candidate is then looked at again in crops where it fills 40-60% of the
+# its input; each candidate is then looked at again in a crop where it fills about 40% of the
 # detector's input, where a real face scores high and textured background does not.
 CANDIDATE_MIN_SCORE = 0.3
 # Raw detections down to this score join the clusters (support, box average) of both passes:
 # faces the model sees weakly at several anchors gather enough support to become candidates.
 RAW_MIN_SCORE = 0.2
-# Crop side / candidate box side, tried in turn until one crop confirms the face. The second
-# crop is only looked at when the first showed something (a raw detection of RAW_MIN_SCORE)
-# near the candidate: background candidates then cost one look, not two.
-VERIFY_CONTEXTS = (1.7, 2.3)
+# Crop side / candidate box side, tried in turn until one crop confirms the face; the second
+# only when the first showed something (a raw detection of RAW_MIN_SCORE) near the candidate,
+# so background costs one look. Closer crops (1.7) found more composite faces but also necks
+# and collars in JPEG copies of the real photos (bench/detection.py's photo variants).
+VERIFY_CONTEXTS = (2.3, 2.6)
 VERIFY_MIN_SCORE = 0.5
 # A candidate the first pass is already sure of keeps its box without a second look: the same
 # faces are found, in less time, and framed as the framing constants below were measured.
