@@ -33,17 +33,16 @@ SPECS = {
 NMS_IOU = 0.3
 # Two passes (measured on composites of FER2013 faces, bench/detection.py): a permissive first
 # pass finds candidates, including faces the model scores only 0.3-0.5 when they are small in
-# its input; each candidate is then looked at again in a crop where it fills about 40% of the
+# its input; each candidate is then looked at again in a crop where it fills about 43% of the
 # detector's input, where a real face scores high and textured background does not.
 CANDIDATE_MIN_SCORE = 0.3
 # Raw detections down to this score join the clusters (support, box average) of both passes:
 # faces the model sees weakly at several anchors gather enough support to become candidates.
 RAW_MIN_SCORE = 0.2
-# Crop side / candidate box side, tried in turn until one crop confirms the face; the second
-# only when the first showed something (a raw detection of RAW_MIN_SCORE) near the candidate,
-# so background costs one look. Closer crops (1.7) found more composite faces but also necks
-# and collars in JPEG copies of the real photos (bench/detection.py's photo variants).
-VERIFY_CONTEXTS = (2.3, 2.6)
+# Crop side / candidate box side. Measured on the composites and on JPEG copies of the real photos
+# (bench/detection.py): 2.6 found fewer composite faces; 1.7 more, but also a collar; a second
+# look in a wider crop when the first is unsure added little for the time.
+VERIFY_CONTEXT = 2.3
 VERIFY_MIN_SCORE = 0.5
 # A candidate the first pass is already sure of keeps its box without a second look: the same
 # faces are found, in less time, and framed as the framing constants below were measured.
@@ -185,20 +184,17 @@ class FaceDetector:
         return sorted(_merge_duplicates(faces), key=lambda f: f.area, reverse=True)
 
     def _verify(self, gray: Image.Image, candidate: Face) -> Face | None:
-        """Look again at ``candidate`` in crops around it; the refined face, or None."""
+        """Look again at ``candidate`` in a crop around it; the refined face, or None."""
+        side = round(max(candidate.x1 - candidate.x0, candidate.y1 - candidate.y0) * VERIFY_CONTEXT)
         cx, cy = (candidate.x0 + candidate.x1) / 2, (candidate.y0 + candidate.y1) / 2
+        x0, y0 = round(cx - side / 2), round(cy - side / 2)
         target = np.array([candidate.x0, candidate.y0, candidate.x1, candidate.y1])
-        for context in VERIFY_CONTEXTS:
-            side = round(max(candidate.x1 - candidate.x0, candidate.y1 - candidate.y0) * context)
-            x0, y0 = round(cx - side / 2), round(cy - side / 2)
-            near = [(box, score) for box, score in self.look(gray, (x0, y0, x0 + side, y0 + side))
-                    if iou(target, box[None])[0] > 0.3]
-            if not near:
-                return None
-            box, score = max(near, key=lambda bs: bs[1])
-            if score >= VERIFY_MIN_SCORE:
-                return Face(*box, score)
-        return None
+        near = [(box, score) for box, score in self.look(gray, (x0, y0, x0 + side, y0 + side))
+                if score >= VERIFY_MIN_SCORE and iou(target, box[None])[0] > 0.3]
+        if not near:
+            return None
+        box, score = max(near, key=lambda bs: bs[1])
+        return Face(*box, score)
 
     def look(self, gray: Image.Image, window: tuple[int, int, int, int],
              min_score: float = RAW_MIN_SCORE) -> list[tuple[np.ndarray, float]]:
