@@ -306,7 +306,7 @@ def markdown(r: dict) -> str:
         "The detector runs in two passes. The first searches the whole photo and a 2x2 grid of overlapping "
         "windows (60% of each side); raw detections down to a score of 0.2 are merged into clusters (weighted "
         "non-maximum suppression, boxes cut by a window's inner edge dropped), and a cluster is a candidate when "
-        "its best score is 0.3 or more and at least three raw detections support it. A candidate scored 0.75 or "
+        "its best score is 0.3 or more and at least six raw detections support it. A candidate scored 0.75 or "
         "more is kept as it is; the second pass looks at each other candidate again, in a crop 2.3 times its size "
         "(the face fills about 43% of the detector's input): a real face scores 0.5 or more there (kept, with the "
         "refined box) and textured background does not. With one pass and the model's usual threshold (0.5), 28% "

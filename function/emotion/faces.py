@@ -52,8 +52,10 @@ CONFIDENT_SCORE = 0.75
 LARGE_BOX = 0.6  # share of the window's longer side
 LARGE_BOX_MIN_SCORE = 0.75
 # A real face lights up several neighbouring anchors; a cluster of fewer raw detections was a
-# false face in most measured cases (composites and the astronaut photo's flag).
-MIN_SUPPORT = 3
+# false face in most measured cases (composites and the astronaut photo's flag). Counted from
+# RAW_MIN_SCORE, 6 rather than 3 found about as many composite faces, fewer false ones in the
+# real photos' JPEG copies, and leaves fewer candidates to look at twice.
+MIN_SUPPORT = 6
 # FER2013 crops frame more of the head than BlazeFace's box (forehead, some margin). Measured on
 # the tuning composites (python -m bench.detection --calibrate): the crop's side is about 1.2x
 # the detector box's (median 1.19 with the two-look detector; 1.22 first measured, and either
