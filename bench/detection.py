@@ -297,12 +297,13 @@ def markdown(r: dict) -> str:
         f"{bc['false_faces_overlapping_a_face']}/{bc['false_faces']} (tuning set) and "
         f"{held['false_faces_overlapping_a_face']}/{held['false_faces']} (held out) overlap a true face: a real face boxed too "
         "large or too small (IoU under 0.5), not a face invented on the background.", "",
-        "What limits the count is mostly framing, not finding: a composite's true box is the FER2013 crop, and "
-        "FER2013 frames its faces more tightly or loosely from image to image, while the service frames every face "
-        "by one rule. Shown each true face centred in a window twice its side, the detector's box, framed by "
-        f"that rule, reaches IoU 0.5 for {b['framing_bound']['composites']:.0%} of the faces (tuning set) and "
-        f"{b['framing_bound']['held_out_composites']:.0%} (held out): the most any way of finding the faces "
-        "could score with this framing.", "",
+        "Framing caps the count as well as finding: a composite's true box is the FER2013 crop, and FER2013 "
+        "frames its faces more tightly or loosely from image to image, while the service frames every face by one "
+        "rule. Shown each true face centred in a window twice its side, the detector's box, framed by that rule, "
+        f"reaches IoU 0.5 for {b['framing_bound']['composites']:.0%} of the faces (tuning set) and "
+        f"{b['framing_bound']['held_out_composites']:.0%} (held out), roughly the most this framing allows "
+        "however the faces are found; the misses below that are faces the two passes boxed off-centre or did not "
+        "confirm.", "",
         "The detector runs in two passes. The first searches the whole photo and a 2x2 grid of overlapping "
         "windows (60% of each side); raw detections down to a score of 0.2 are merged into clusters (weighted "
         "non-maximum suppression, boxes cut by a window's inner edge dropped), and a cluster is a candidate when "

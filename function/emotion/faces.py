@@ -259,11 +259,15 @@ def _merge_duplicates(faces: list[Face]) -> list[Face]:
         box = np.array([face.x0, face.y0, face.x1, face.y1])
         if kept and iou(box, np.array([[k.x0, k.y0, k.x1, k.y1] for k in kept])).max() > NMS_IOU:
             continue
-        if any(face.x0 < (k.x0 + k.x1) / 2 < face.x1 and face.y0 < (k.y0 + k.y1) / 2 < face.y1
-               or k.x0 < (face.x0 + face.x1) / 2 < k.x1 and k.y0 < (face.y0 + face.y1) / 2 < k.y1 for k in kept):
+        if any(_holds_center(face, k) or _holds_center(k, face) for k in kept):
             continue
         kept.append(face)
     return kept
+
+
+def _holds_center(outer: Face, inner: Face) -> bool:
+    cx, cy = (inner.x0 + inner.x1) / 2, (inner.y0 + inner.y1) / 2
+    return outer.x0 < cx < outer.x1 and outer.y0 < cy < outer.y1
 
 
 def crop_face(gray: Image.Image, region: Face) -> Image.Image:
