@@ -165,9 +165,11 @@ class FaceDetector:
                     x, y = round(i * (w - tw) / (tiles - 1)), round(j * (h - th) / (tiles - 1))
                     windows.append((x, y, x + tw, y + th))
         first_pass_min = CANDIDATE_MIN_SCORE if self.verify else self.spec.min_score
+        # The permissive raw threshold was measured with the second look (short range) only.
+        raw_min = RAW_MIN_SCORE if self.verify else first_pass_min
         boxes, scores = [], []
         for window in windows:
-            for box, score in self._detect_window(gray, window, min(first_pass_min, RAW_MIN_SCORE)):
+            for box, score in self._detect_window(gray, window, raw_min):
                 boxes.append(box)
                 scores.append(score)
         if not boxes:
