@@ -54,7 +54,9 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from", default=None,
                    help="start from the weights of this trained .keras model of the same architecture "
                         "(e.g. runs/c4/complex_cnn_1/best.keras) instead of random initialization; layers whose "
-                        "shapes differ (the output layer, for another number of classes) start at random")
+                        "shapes differ (the output layer, for another number of classes) start at random, "
+                        "except that a model trained on more classes (its summary.json or export JSON says "
+                        "which) passes on its output weights for the classes both share")
     p.add_argument("--no-imagenet", action="store_true",
                    help="do not try to download ImageNet weights for the transfer models")
     p.add_argument("--runs", type=Path, default=RUNS_DIR,

@@ -126,22 +126,40 @@ def _read_history(path: Path) -> dict[str, list[float]]:
     return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
 
 
-def copy_matching_weights(source: keras.Model, target: keras.Model) -> tuple[int, list[str]]:
+def copy_matching_weights(source: keras.Model, target: keras.Model, source_classes: tuple[str, ...] = (),
+                          target_classes: tuple[str, ...] = ()) -> tuple[int, list[str]]:
     """Copy weights layer by layer, in order, where the shapes match: the same architecture
     with another number of classes (a four-emotion model starting a seven-emotion one) keeps
-    everything but its output layer."""
+    everything but its output layer. When both class lists are known and the target's are
+    among the source's, the output layer keeps the source's rows for those classes too: a
+    seven-emotion network cut to four starts from what it already knows about them."""
     src = [layer for layer in source.layers if layer.weights]
     dst = [layer for layer in target.layers if layer.weights]
     if len(src) != len(dst):
         raise ValueError(f"{source.name} has {len(src)} layers with weights, {target.name} {len(dst)}")
     copied, skipped = 0, []
-    for a, b in zip(src, dst):
+    for i, (a, b) in enumerate(zip(src, dst)):
         if [w.shape for w in a.get_weights()] == [w.shape for w in b.get_weights()]:
             b.set_weights(a.get_weights())
+            copied += 1
+        elif i == len(src) - 1 and target_classes and set(target_classes) <= set(source_classes):
+            keep = [list(source_classes).index(c) for c in target_classes]
+            kernel, bias = a.get_weights()
+            b.set_weights([kernel[:, keep], bias[keep]])
             copied += 1
         else:
             skipped.append(b.name)
     return copied, skipped
+
+
+def trained_classes(model_path: str | Path) -> tuple[str, ...]:
+    """The class list a trained model was fitted on, from its run's ``summary.json`` or an
+    export's sidecar JSON; empty when neither is there."""
+    path = Path(model_path)
+    for meta in (path.parent / "summary.json", path.with_suffix(".json")):
+        if meta.exists():
+            return tuple(json.loads(meta.read_text()).get("classes") or ())
+    return ()
 
 
 def learning_rate_schedule(cfg: FitConfig, steps_per_epoch: int):
@@ -177,7 +195,8 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     else:
         model = zoo.build(cfg.model, n_classes, augment=cfg.augmentation, weights="imagenet" if cfg.imagenet else None)
         if cfg.init_from:
-            copied, skipped = copy_matching_weights(keras.models.load_model(cfg.init_from), model)
+            copied, skipped = copy_matching_weights(keras.models.load_model(cfg.init_from), model,
+                                                    trained_classes(cfg.init_from), train.classes)
             print(f"starting {cfg.model} from {cfg.init_from}: {copied} layers copied"
                   + (f", {', '.join(skipped)} left at random initialization (shapes differ)" if skipped else ""))
         steps_per_epoch = -(-len(train) // cfg.batch_size)

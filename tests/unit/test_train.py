@@ -313,3 +313,33 @@ def test_a_stage_on_other_classes_is_named_in_the_budget(tmp_path):
                "budget_exhausted": True, "config": {"max_minutes": 62, "init_from": str(seven / "best.keras")}}
     stages = with_earlier_stages(summary)["stages"]
     assert [_budget(s, 4) for s in stages] == ["55 min on 7 classes", "62 min (hit)"]
+
+
+def test_init_from_a_model_of_more_classes_keeps_their_output_rows():
+    from train.training import copy_matching_weights
+    seven, four = zoo.build("cnn_model_1", 7, augment=True), zoo.build("cnn_model_1", 4, augment=True)
+    all7 = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+    four_classes = ("happy", "neutral", "sad", "surprise")
+    copied, skipped = copy_matching_weights(seven, four, all7, four_classes)
+    assert skipped == [] and copied == len([la for la in seven.layers if la.weights])
+    kernel7, bias7 = seven.get_layer("probabilities").get_weights()
+    kernel4, bias4 = four.get_layer("probabilities").get_weights()
+    np.testing.assert_array_equal(kernel4, kernel7[:, 3:])
+    np.testing.assert_array_equal(bias4, bias7[3:])
+    # The cut network gives the seven-class network's probabilities renormalized over the four.
+    x = np.random.default_rng(0).uniform(0, 255, (3, 48, 48, 1)).astype("float32")
+    p7, p4 = seven.predict(x, verbose=0)[:, 3:], four.predict(x, verbose=0)
+    np.testing.assert_allclose(p4, p7 / p7.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    # A class the source never saw leaves the output layer at random initialization.
+    _, skipped = copy_matching_weights(four, zoo.build("cnn_model_1", 2, augment=True), four_classes, ("happy", "angry"))
+    assert skipped == ["probabilities"]
+
+
+def test_trained_classes_reads_the_run_summary_or_the_export_sidecar(tmp_path):
+    from train.training import trained_classes
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").write_text(json.dumps({"classes": ["sad", "happy"]}))
+    (tmp_path / "m.json").write_text(json.dumps({"classes": ["angry"]}))
+    assert trained_classes(tmp_path / "run" / "best.keras") == ("sad", "happy")
+    assert trained_classes(tmp_path / "m.keras") == ("angry",)
+    assert trained_classes(tmp_path / "none" / "x.keras") == ()
