@@ -130,6 +130,7 @@ def _markdown(r: dict) -> str:
               "budget says \"(hit)\" was stopped when its time ran out, with its best checkpoint kept: read its "
               "accuracy together with its budget and epochs. A budget of several stages (a + b + ...) is a model "
               "trained, then fine-tuned from the previous stage's best checkpoint with a cosine schedule "
-              "(`--init-from`; a stage \"on 7 classes\" trained on all seven emotions, its output layer replaced "
-              "in the next stage); epochs and time count every stage.", ""]
+              "(`--init-from`; a stage \"on 7 classes\" trained on all seven emotions with a new output layer, "
+              "and a four-class stage after one keeps the output weights of its four classes); epochs and time "
+              "count every stage.", ""]
     return "\n".join(lines)

@@ -80,7 +80,8 @@ def median_latency_ms(fn, image, repeats: int = 200) -> float:
 
 
 def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...], model: keras.Model,
-                   tflite_path: Path, sha256: str, train: Split, metrics: dict, classifier, extra: dict) -> dict:
+                   tflite_path: Path, sha256: str, train: Split, metrics: dict, classifier, extra: dict,
+                   stages=()) -> dict:
     meta = {
         "name": name,
         "version": version,
@@ -103,7 +104,7 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
                    "scale": float(classifier.output_scale), "zero_point": int(classifier.output_zero_point)},
         "architecture": model.name,
         "params": int(model.count_params()),
-        "training_data": f"FER2013 Training split, classes {', '.join(classes)} ({len(train)} images)",
+        "training_data": training_data(classes, len(train), stages),
         "metrics": metrics,
         "size_bytes": tflite_path.stat().st_size,
         "sha256": sha256,
@@ -111,6 +112,18 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
     }
     path.write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def training_data(classes: tuple[str, ...], images: int, stages=()) -> str:
+    """What the model learned from, including earlier training stages on other classes
+    (the export's sidecar JSON lists them)."""
+    text = f"FER2013 Training split, classes {', '.join(classes)} ({images} images)"
+    other = [s for s in stages if s.get("classes") and s["classes"] != len(classes)]
+    if other:
+        counts = sorted({s["classes"] for s in other})
+        text += (f"; {len(other)} of its {len(stages)} training stages used "
+                 f"{' or '.join(map(str, counts))} FER2013 emotions instead")
+    return text
 
 
 def _views(tta: str) -> tuple[str, ...]:
@@ -192,8 +205,10 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
     metrics = {"validation_split": "FER2013 PublicTest", "int8_accuracy": int8_m["accuracy"],
                "int8_loss": int8_m["loss"], "float_accuracy": float_m["accuracy"], "float_loss": float_m["loss"],
                "top1_agreement": round(agreement, 4), "per_class": int8_m["per_class"]}
+    sidecar = Path(model_path).with_suffix(".json")  # the export's record of its training stages
+    stages = json.loads(sidecar.read_text()).get("stages", ()) if sidecar.exists() else ()
     meta = write_metadata(meta_path, name, version, classes, model, tflite_path, sha, train, metrics, classifier,
-                          tta_meta)
+                          tta_meta, stages)
     print(f"{name}: int8 acc {int8_m['accuracy']:.4f} (float {float_m['accuracy']:.4f}), agreement "
           f"{agreement:.4f}, {sizes['int8_tflite_bytes'] / 1024:.0f} KiB -> {tflite_path}")
     return meta

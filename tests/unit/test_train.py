@@ -343,3 +343,11 @@ def test_trained_classes_reads_the_run_summary_or_the_export_sidecar(tmp_path):
     assert trained_classes(tmp_path / "run" / "best.keras") == ("sad", "happy")
     assert trained_classes(tmp_path / "m.keras") == ("angry",)
     assert trained_classes(tmp_path / "none" / "x.keras") == ()
+
+
+def test_training_data_names_earlier_stages_on_other_classes():
+    from train.quantize import training_data
+    four = ("happy", "neutral", "sad", "surprise")
+    assert training_data(four, 20, ()) == "FER2013 Training split, classes happy, neutral, sad, surprise (20 images)"
+    text = training_data(four, 20, [{"classes": 4}, {"classes": 7}, {"classes": 7}, {"classes": 4}])
+    assert text.endswith("; 2 of its 4 training stages used 7 FER2013 emotions instead")
