@@ -103,7 +103,8 @@ def cmd_compare(args) -> None:
 
 def cmd_export(args) -> None:
     from .compare import export_winner
-    export_winner(args.runs, args.out, args.model, args.comparison)
+    export_winner(args.runs, args.out, args.model, args.comparison,
+                  parse_classes(args.classes) if args.classes else None)
 
 
 def cmd_quantize(args) -> None:
@@ -154,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="zoo model to export instead of the comparison's winner")
     p.add_argument("--comparison", type=Path, default=REPORTS_DIR / "comparison" / "comparison.json",
                    help="comparison result naming the winner (default: %(default)s)")
+    p.add_argument("--classes", default=None,
+                   help="comma-separated subset of the classes the model was trained on: cut its output layer "
+                        "to these (e.g. happy,neutral,sad,surprise from a seven-emotion run) (default: all of them)")
     p.add_argument("--out", type=Path, default=Path("models"),
                    help="folder for the exported float model (default: %(default)s)")
     p.set_defaults(func=cmd_export)

@@ -7,10 +7,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .data import Split
+from . import zoo
+from .data import DatasetError, Split
 from .evaluate import summarize
 from .plots import plot_confusion
-from .training import FitConfig, export_inference_model, fit
+from .training import FitConfig, copy_matching_weights, export_inference_model, fit
 from .zoo import ZOO
 
 
@@ -83,16 +84,33 @@ def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, 
 
 
 def export_winner(runs_dir: Path, out_dir: Path, model_name: str | None,
-                  comparison: Path = Path("reports/comparison/comparison.json")) -> Path:
+                  comparison: Path = Path("reports/comparison/comparison.json"),
+                  classes: tuple[str, ...] | None = None) -> Path:
+    """Export a run's best checkpoint without augmentation. ``classes``, a subset of the classes
+    it was trained on, cuts its output layer to those (softmax over their logits alone), so one
+    seven-emotion training can also serve the four emotions."""
     if model_name is None:
         model_name = json.loads(Path(comparison).read_text())["winner"]
     run = Path(runs_dir) / model_name
     summary = with_earlier_stages(json.loads((run / "summary.json").read_text()))
     trained = keras.models.load_model(run / "best.keras")
-    path = Path(out_dir) / f"{model_name}-{len(summary['classes'])}class.keras"
-    export_inference_model(trained, model_name, len(summary["classes"]), path)
+    fitted = tuple(summary["classes"])
+    classes = tuple(classes or fitted)
+    if not set(classes) <= set(fitted):
+        raise DatasetError(f"{run} was trained on {', '.join(fitted)}: cannot export {', '.join(classes)}")
+    path = Path(out_dir) / f"{model_name}-{len(classes)}class.keras"
+    if classes == fitted:
+        export_inference_model(trained, model_name, len(classes), path)
+    else:
+        inference = zoo.build(model_name, len(classes), augment=False, weights=None)
+        copy_matching_weights(trained, inference, fitted, classes)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        inference.save(path)
+        # its validation figures were measured over all the classes it was trained on
+        summary = {k: v for k, v in summary.items() if k not in ("val_acc", "val_loss")}
+        summary.update(classes=list(classes), cut_from_classes=list(fitted))
     path.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"exported {model_name} ({', '.join(summary['classes'])}) without augmentation to {path}")
+    print(f"exported {model_name} ({', '.join(classes)}) without augmentation to {path}")
     return path
 
 

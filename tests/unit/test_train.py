@@ -351,3 +351,28 @@ def test_training_data_names_earlier_stages_on_other_classes():
     assert training_data(four, 20, ()) == "FER2013 Training split, classes happy, neutral, sad, surprise (20 images)"
     text = training_data(four, 20, [{"classes": 4}, {"classes": 7}, {"classes": 7}, {"classes": 4}])
     assert text.endswith("; 2 of its 4 training stages used 7 FER2013 emotions instead")
+
+
+def test_export_cuts_a_seven_emotion_run_to_four(tmp_path):
+    from train.compare import export_winner
+    from train.data import DatasetError
+    all7 = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    run = tmp_path / "runs" / "cnn_model_1"
+    run.mkdir(parents=True)
+    seven = zoo.build("cnn_model_1", 7, augment=True)
+    seven.save(run / "best.keras")
+    (run / "summary.json").write_text(json.dumps(
+        {"classes": all7, "val_acc": 0.6, "val_loss": 1.0, "epochs": 3, "train_seconds": 9.0, "config": {}}))
+    four = ("happy", "neutral", "sad", "surprise")
+    path = export_winner(tmp_path / "runs", tmp_path / "models", "cnn_model_1", classes=four)
+    assert path.name == "cnn_model_1-4class.keras"
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["classes"] == list(four) and sidecar["cut_from_classes"] == all7 and "val_acc" not in sidecar
+    x = np.random.default_rng(1).uniform(0, 255, (2, 48, 48, 1)).astype("float32")
+    p7 = zoo.build("cnn_model_1", 7, augment=False)
+    p7.set_weights(seven.get_weights())
+    p7 = p7.predict(x, verbose=0)[:, 3:]
+    np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), p7 / p7.sum(1, keepdims=True),
+                               rtol=1e-4, atol=1e-6)
+    with pytest.raises(DatasetError):
+        export_winner(tmp_path / "runs", tmp_path / "models", "cnn_model_1", classes=("happy", "contempt"))
