@@ -7,11 +7,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import zoo
 from .data import DatasetError, Split
 from .evaluate import summarize
 from .plots import plot_confusion
-from .training import FitConfig, copy_matching_weights, export_inference_model, fit
+from .training import FitConfig, export_inference_model, fit, training_record
 from .zoo import ZOO
 
 
@@ -32,11 +31,10 @@ def with_earlier_stages(summary: dict) -> dict:
             break
         stages.insert(0, _stage(current, summary))
         init_from = current["config"].get("init_from")
-        earlier = init_from and next((p for p in (Path(init_from).parent / "summary.json",
-                                                  Path(init_from).with_suffix(".json")) if p.exists()), None)
+        earlier = init_from and training_record(init_from)
         if not earlier:
             break
-        current = json.loads(earlier.read_text())
+        current = earlier
     return {**summary, "epochs": sum(s["epochs"] for s in stages),
             "train_seconds": round(sum(s["train_seconds"] for s in stages), 1), "stages": stages}
 
@@ -99,14 +97,8 @@ def export_winner(runs_dir: Path, out_dir: Path, model_name: str | None,
     if not set(classes) <= set(fitted):
         raise DatasetError(f"{run} was trained on {', '.join(fitted)}: cannot export {', '.join(classes)}")
     path = Path(out_dir) / f"{model_name}-{len(classes)}class.keras"
-    if classes == fitted:
-        export_inference_model(trained, model_name, len(classes), path)
-    else:
-        inference = zoo.build(model_name, len(classes), augment=False, weights=None)
-        copy_matching_weights(trained, inference, fitted, classes)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        inference.save(path)
-        # its validation figures were measured over all the classes it was trained on
+    export_inference_model(trained, model_name, path, fitted, classes)
+    if classes != fitted:  # its validation figures were measured over all the classes it was trained on
         summary = {k: v for k, v in summary.items() if k not in ("val_acc", "val_loss")}
         summary.update(classes=list(classes), cut_from_classes=list(fitted))
     path.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -18,6 +18,7 @@ from .config import SEED
 from .data import Split
 from .evaluate import summarize
 from .plots import plot_confusion
+from .training import training_record
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -205,8 +206,7 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
     metrics = {"validation_split": "FER2013 PublicTest", "int8_accuracy": int8_m["accuracy"],
                "int8_loss": int8_m["loss"], "float_accuracy": float_m["accuracy"], "float_loss": float_m["loss"],
                "top1_agreement": round(agreement, 4), "per_class": int8_m["per_class"]}
-    sidecar = Path(model_path).with_suffix(".json")  # the export's record of its training stages
-    stages = json.loads(sidecar.read_text()).get("stages", ()) if sidecar.exists() else ()
+    stages = training_record(model_path).get("stages", ())  # the export lists its training stages
     meta = write_metadata(meta_path, name, version, classes, model, tflite_path, sha, train, metrics, classifier,
                           tta_meta, stages)
     print(f"{name}: int8 acc {int8_m['accuracy']:.4f} (float {float_m['accuracy']:.4f}), agreement "

@@ -152,14 +152,19 @@ def copy_matching_weights(source: keras.Model, target: keras.Model, source_class
     return copied, skipped
 
 
-def trained_classes(model_path: str | Path) -> tuple[str, ...]:
-    """The class list a trained model was fitted on, from its run's ``summary.json`` or an
-    export's sidecar JSON; empty when neither is there."""
+def training_record(model_path: str | Path) -> dict:
+    """What is known of a trained model: its run's ``summary.json`` (a checkpoint in a run
+    folder) or an export's sidecar JSON; empty when neither is there."""
     path = Path(model_path)
     for meta in (path.parent / "summary.json", path.with_suffix(".json")):
         if meta.exists():
-            return tuple(json.loads(meta.read_text()).get("classes") or ())
-    return ()
+            return json.loads(meta.read_text())
+    return {}
+
+
+def trained_classes(model_path: str | Path) -> tuple[str, ...]:
+    """The class list a trained model was fitted on; empty when unrecorded."""
+    return tuple(training_record(model_path).get("classes") or ())
 
 
 def learning_rate_schedule(cfg: FitConfig, steps_per_epoch: int):
@@ -265,10 +270,14 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     return summary
 
 
-def export_inference_model(trained: keras.Model, model_name: str, n_classes: int, path: Path) -> keras.Model:
-    """Rebuild ``model_name`` without augmentation, copy the weights, save for quantization."""
-    inference = zoo.build(model_name, n_classes, augment=False, weights=None)
-    inference.set_weights(trained.get_weights())
+def export_inference_model(trained: keras.Model, model_name: str, path: Path, trained_on: tuple[str, ...],
+                           classes: tuple[str, ...]) -> keras.Model:
+    """Rebuild ``model_name`` without augmentation for ``classes`` (those it was trained on, or
+    some of them: the output layer keeps their rows), copy the weights, save for quantization."""
+    inference = zoo.build(model_name, len(classes), augment=False, weights=None)
+    _, skipped = copy_matching_weights(trained, inference, trained_on, classes)
+    if skipped:
+        raise ValueError(f"cannot export {model_name} for {', '.join(classes)}: {', '.join(skipped)} do not fit")
     path.parent.mkdir(parents=True, exist_ok=True)
     inference.save(path)
     return inference
