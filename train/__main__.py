@@ -39,11 +39,18 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=None, help="time budget per model, in minutes")
     p.add_argument("--seed", type=int, default=SEED, help="random seed (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --runs")
-    p.add_argument("--schedule", choices=("plateau", "cosine", "budget"), default="plateau",
+    p.add_argument("--schedule", choices=("plateau", "cosine", "budget", "constant"), default="plateau",
                    help="learning rate: 'plateau' halves it when val loss stalls; 'cosine' warms up for one "
                         "epoch, then decays to zero at --epochs; 'budget' is the same cosine over the "
                         "--max-minutes time budget, for runs whose epoch speed is not known in advance "
-                        "(set --epochs high) (default: %(default)s)")
+                        "(set --epochs high); 'constant' keeps --learning-rate throughout, as weight "
+                        "averaging wants (default: %(default)s)")
+    p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
+                   help="stochastic weight averaging: keep the mean of the weights at the end of every epoch from "
+                        "this one (counted from 1) on, recompute batch normalization's statistics for it over "
+                        "the training images, and save it as average.keras; the run reports (and export takes) "
+                        "the average or the best epoch, whichever has the higher validation accuracy. The "
+                        "average restarts with --resume. 0 turns it off (default: %(default)s)")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="blend each training image and its one-hot label with another's, weights drawn from "
                         "Beta(ALPHA, ALPHA) (mixup; 0.2 is a usual value); 0 turns it off (default: %(default)s)")
@@ -70,7 +77,8 @@ def _fit_config(args, model: str):
                      class_weights=args.class_weights, patience=args.patience,
                      max_minutes=args.max_minutes, seed=args.seed, resume=args.resume,
                      imagenet=not args.no_imagenet, schedule=args.schedule, init_from=args.init_from,
-                     mixup=args.mixup, augmentation=args.augmentation)
+                     mixup=args.mixup, augmentation=args.augmentation,
+                     average_from=args.average_from)
 
 
 def _load(args, splits=("train", "validation")):

@@ -10,7 +10,7 @@ import numpy as np
 from .data import DatasetError, Split
 from .evaluate import summarize
 from .plots import plot_confusion
-from .training import FitConfig, export_inference_model, fit, training_record
+from .training import FitConfig, export_inference_model, fit, run_checkpoint, training_record
 from .zoo import ZOO
 
 
@@ -84,14 +84,14 @@ def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, 
 def export_winner(runs_dir: Path, out_dir: Path, model_name: str | None,
                   comparison: Path = Path("reports/comparison/comparison.json"),
                   classes: tuple[str, ...] | None = None) -> Path:
-    """Export a run's best checkpoint without augmentation. ``classes``, a subset of the classes
+    """Export a run's checkpoint (its best epoch or weight average) without augmentation. ``classes``, a subset of the classes
     it was trained on, cuts its output layer to those (softmax over their logits alone), so one
     seven-emotion training can also serve the four emotions."""
     if model_name is None:
         model_name = json.loads(Path(comparison).read_text())["winner"]
     run = Path(runs_dir) / model_name
     summary = with_earlier_stages(json.loads((run / "summary.json").read_text()))
-    trained = keras.models.load_model(run / "best.keras")
+    trained = keras.models.load_model(run_checkpoint(run))
     fitted = tuple(summary["classes"])
     classes = tuple(classes or fitted)
     if not set(classes) <= set(fitted):

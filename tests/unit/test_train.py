@@ -376,3 +376,47 @@ def test_export_cuts_a_seven_emotion_run_to_four(tmp_path):
                                rtol=1e-4, atol=1e-6)
     with pytest.raises(DatasetError):
         export_winner(tmp_path / "runs", tmp_path / "models", "cnn_model_1", classes=("happy", "contempt"))
+
+
+def test_weight_average_is_the_mean_of_the_epochs_it_covers():
+    from train.training import WeightAverage
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    average = WeightAverage(first_epoch=2)
+    average.set_model(model)
+    kernel, bias = model.trainable_variables
+    for epoch, value in enumerate((10.0, 1.0, 2.0, 6.0)):  # epoch 1 (value 10) comes before first_epoch
+        kernel.assign(np.full((2, 1), value, "float32"))
+        bias.assign(np.full((1,), -value, "float32"))
+        average.on_epoch_end(epoch)
+    assert average.count == 3
+    target = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    average.apply_to(target)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(target.trainable_variables[0]), np.full((2, 1), 3.0))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(target.trainable_variables[1]), [-3.0])
+
+
+def test_recompute_batch_norm_takes_the_statistics_of_the_whole_pass():
+    from train.training import recompute_batch_norm
+    norm = keras.layers.BatchNormalization(momentum=0.99)
+    model = keras.Sequential([keras.Input((2,)), keras.Sequential([norm])])  # found inside a nested model too
+    x = np.random.default_rng(0).normal([5.0, -3.0], [2.0, 0.5], (400, 2)).astype("float32")
+    recompute_batch_norm(model, x, batch_size=100)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(norm.moving_mean), x.mean(0), atol=1e-4)
+    # the mean of four batch variances of shuffled data: close to the variance of the whole
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(norm.moving_variance), x.var(0), rtol=0.05)
+    assert norm.momentum == 0.99  # restored for any later training
+
+
+def test_fit_with_weight_averaging_reports_the_better_checkpoint(tiny_data, tmp_path):
+    from train.training import FitConfig, fit, run_checkpoint
+    classes = ("happy", "sad")
+    train, val = load_split(tiny_data, "train", classes), load_split(tiny_data, "validation", classes)
+    cfg = FitConfig(model="complex_cnn_1", epochs=2, batch_size=8, schedule="constant", average_from=1)
+    summary = fit(cfg, train, val, tmp_path)
+    run = tmp_path / "complex_cnn_1"
+    assert (run / "average.keras").exists() and summary["weight_average"]["epochs"] == 2
+    assert run_checkpoint(run) == run / summary["checkpoint"]
+    # the run reports the figures of the checkpoint it names, whichever of the two that is
+    reloaded = keras.models.load_model(run_checkpoint(run))
+    probs = reloaded.predict(val.images.astype("float32"), verbose=0)
+    assert round(float((probs.argmax(1) == val.labels).mean()), 4) == summary["val_acc"]
