@@ -112,7 +112,7 @@ def cmd_compare(args) -> None:
 def cmd_export(args) -> None:
     from .compare import export_winner
     export_winner(args.runs, args.out, args.model, args.comparison,
-                  parse_classes(args.classes) if args.classes else None)
+                  parse_classes(args.classes) if args.classes else None, args.checkpoint)
 
 
 def cmd_quantize(args) -> None:
@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classes", default=None,
                    help="comma-separated subset of the classes the model was trained on: cut its output layer "
                         "to these (e.g. happy,neutral,sad,surprise from a seven-emotion run) (default: all of them)")
+    p.add_argument("--checkpoint", default=None,
+                   help="file in the run's folder to export, e.g. average.keras (default: the one its summary "
+                        "reports: best.keras, or average.keras when weight averaging scored higher)")
     p.add_argument("--out", type=Path, default=Path("models"),
                    help="folder for the exported float model (default: %(default)s)")
     p.set_defaults(func=cmd_export)
@@ -176,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="file stem in function/model/ (default: emotion<N classes>)")
     p.add_argument("--representative", type=int, default=600,
                    help="representative images from the train split, stratified by class (default: %(default)s)")
-    p.add_argument("--tta", choices=("none", "mirror", "mirror-zoom"), default="none",
+    p.add_argument("--tta", choices=("none", "mirror", "mirror-zoom", "mirror-zoom-in-out"), default="none",
                    help="test-time augmentation recorded in the metadata, used by the function and by this "
                         "evaluation: average each face's probabilities over itself and its mirror image "
-                        "('mirror', 2 inferences per face) or also over both zoomed by 10%% ('mirror-zoom', 4) "
-                        "(default: %(default)s)")
+                        "('mirror', 2 inferences per face), also over both zoomed in by 10%% ('mirror-zoom', 4), "
+                        "or also over both zoomed out by 10%% ('mirror-zoom-in-out', 6), the training "
+                        "augmentation's zoom range either way (default: %(default)s)")
     p.add_argument("--mirror", action="store_true", help="the same as --tta mirror (kept for older commands)")
     p.add_argument("--version", default="1.0.0", help="model version written to the metadata (default: %(default)s)")
     p.add_argument("--out", type=Path, default=Path("function/model"),

@@ -83,27 +83,32 @@ def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, 
 
 def export_winner(runs_dir: Path, out_dir: Path, model_name: str | None,
                   comparison: Path = Path("reports/comparison/comparison.json"),
-                  classes: tuple[str, ...] | None = None) -> Path:
-    """Export a run's checkpoint (its best epoch or weight average) without augmentation. ``classes``, a subset of the classes
-    it was trained on, cuts its output layer to those (softmax over their logits alone), so one
-    seven-emotion training can also serve the four emotions."""
+                  classes: tuple[str, ...] | None = None, checkpoint: str | None = None) -> Path:
+    """Export a run's checkpoint (its best epoch or its weight average, whichever its summary
+    reports; ``checkpoint`` names another) without augmentation. ``classes``, a subset of the
+    classes it was trained on, cuts its output layer to those (softmax over their logits alone),
+    so one seven-emotion training can also serve the four emotions."""
     if model_name is None:
         model_name = json.loads(Path(comparison).read_text())["winner"]
     run = Path(runs_dir) / model_name
     summary = with_earlier_stages(json.loads((run / "summary.json").read_text()))
-    trained = keras.models.load_model(run_checkpoint(run))
+    path = run / checkpoint if checkpoint else run_checkpoint(run)
+    trained = keras.models.load_model(path)
     fitted = tuple(summary["classes"])
     classes = tuple(classes or fitted)
     if not set(classes) <= set(fitted):
         raise DatasetError(f"{run} was trained on {', '.join(fitted)}: cannot export {', '.join(classes)}")
-    path = Path(out_dir) / f"{model_name}-{len(classes)}class.keras"
-    export_inference_model(trained, model_name, path, fitted, classes)
-    if classes != fitted:  # its validation figures were measured over all the classes it was trained on
-        summary = {k: v for k, v in summary.items() if k not in ("val_acc", "val_loss")}
-        summary.update(classes=list(classes), cut_from_classes=list(fitted))
-    path.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"exported {model_name} ({', '.join(classes)}) without augmentation to {path}")
-    return path
+    out = Path(out_dir) / f"{model_name}-{len(classes)}class.keras"
+    export_inference_model(trained, model_name, out, fitted, classes)
+    # The run's validation figures belong to another checkpoint, or to all the classes it was trained on.
+    note = {"exported_checkpoint": path.name} if path != run_checkpoint(run) else {}
+    if classes != fitted:
+        note.update(classes=list(classes), cut_from_classes=list(fitted))
+    if note:
+        summary = {**{k: v for k, v in summary.items() if k not in ("val_acc", "val_loss")}, **note}
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"exported {model_name} ({', '.join(classes)}, {path.name}) without augmentation to {out}")
+    return out
 
 
 def _budget(stage: dict, n_classes: int) -> str:

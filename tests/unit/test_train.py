@@ -420,3 +420,25 @@ def test_fit_with_weight_averaging_reports_the_better_checkpoint(tiny_data, tmp_
     reloaded = keras.models.load_model(run_checkpoint(run))
     probs = reloaded.predict(val.images.astype("float32"), verbose=0)
     assert round(float((probs.argmax(1) == val.labels).mean()), 4) == summary["val_acc"]
+
+
+def test_export_takes_the_checkpoint_the_run_reports_or_the_one_named(tmp_path):
+    from train.compare import export_winner
+    run = tmp_path / "runs" / "cnn_model_1"
+    run.mkdir(parents=True)
+    best, average = zoo.build("cnn_model_1", 2, augment=True), zoo.build("cnn_model_1", 2, augment=True)
+    best.save(run / "best.keras")
+    average.save(run / "average.keras")
+    x = np.random.default_rng(2).uniform(0, 255, (3, 48, 48, 1)).astype("float32")
+    for reported, named in (("average.keras", None), ("average.keras", "best.keras"), ("best.keras", "average.keras")):
+        (run / "summary.json").write_text(json.dumps({"classes": ["happy", "sad"], "val_acc": 0.7, "val_loss": 0.6, "epochs": 3,
+                                                      "train_seconds": 9.0, "checkpoint": reported, "config": {}}))
+        path = export_winner(tmp_path / "runs", tmp_path / "models", "cnn_model_1", checkpoint=named)
+        source = average if (named or reported) == "average.keras" else best
+        np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), source.predict(x, verbose=0),
+                                   rtol=1e-5)
+        sidecar = json.loads(path.with_suffix(".json").read_text())
+        if named:  # the run's figures belong to the other checkpoint
+            assert sidecar["exported_checkpoint"] == named and "val_acc" not in sidecar
+        else:
+            assert sidecar["val_acc"] == 0.7 and "exported_checkpoint" not in sidecar
