@@ -92,7 +92,8 @@ def export_winner(runs_dir: Path, out_dir: Path, model_name: str | None,
         model_name = json.loads(Path(comparison).read_text())["winner"]
     run = Path(runs_dir) / model_name
     summary = with_earlier_stages(json.loads((run / "summary.json").read_text()))
-    path = run / checkpoint if checkpoint else run_checkpoint(run)
+    reported = run_checkpoint(run)
+    path = run / checkpoint if checkpoint else reported
     trained = keras.models.load_model(path)
     fitted = tuple(summary["classes"])
     classes = tuple(classes or fitted)
@@ -101,7 +102,7 @@ def export_winner(runs_dir: Path, out_dir: Path, model_name: str | None,
     out = Path(out_dir) / f"{model_name}-{len(classes)}class.keras"
     export_inference_model(trained, model_name, out, fitted, classes)
     # The run's validation figures belong to another checkpoint, or to all the classes it was trained on.
-    note = {"exported_checkpoint": path.name} if path != run_checkpoint(run) else {}
+    note = {"exported_checkpoint": path.name} if path != reported else {}
     if classes != fitted:
         note.update(classes=list(classes), cut_from_classes=list(fitted))
     if note:
