@@ -64,6 +64,20 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
                         "shapes differ (the output layer, for another number of classes) start at random, "
                         "except that a model trained on more classes (its summary.json or export JSON says "
                         "which) passes on its output weights for the classes both share")
+    p.add_argument("--distill-from", default=None, metavar="MODEL",
+                   help="knowledge distillation: blend every training label with this trained model's "
+                        "probabilities for the image (a teacher .keras model, e.g. models/complex_cnn_1-4class.keras; "
+                        "trained on these classes or more), computed once before training (default: off)")
+    p.add_argument("--distill-tta", choices=("none", "mirror", "mirror-zoom", "mirror-zoom-in-out"),
+                   default="mirror-zoom",
+                   help="test-time views the teacher's probabilities are averaged over, as in the quantize "
+                        "step (default: %(default)s)")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="the teacher's share of each training target, the one-hot label having the rest "
+                        "(default: %(default)s)")
+    p.add_argument("--distill-temperature", type=float, default=2.0,
+                   help="soften the teacher's probabilities p to p ** (1 / T), renormalized; 1 keeps them "
+                        "(default: %(default)s)")
     p.add_argument("--no-imagenet", action="store_true",
                    help="do not try to download ImageNet weights for the transfer models")
     p.add_argument("--runs", type=Path, default=RUNS_DIR,
@@ -78,7 +92,9 @@ def _fit_config(args, model: str):
                      max_minutes=args.max_minutes, seed=args.seed, resume=args.resume,
                      imagenet=not args.no_imagenet, schedule=args.schedule, init_from=args.init_from,
                      mixup=args.mixup, augmentation=args.augmentation,
-                     average_from=args.average_from)
+                     average_from=args.average_from, distill_from=args.distill_from,
+                     distill_tta=args.distill_tta, distill_weight=args.distill_weight,
+                     distill_temperature=args.distill_temperature)
 
 
 def _load(args, splits=("train", "validation")):

@@ -44,6 +44,10 @@ class FitConfig:
     mixup: float = 0.0  # Beta(alpha, alpha) mixup of training pairs; 0 turns it off
     augmentation: str = "keras"  # "keras" (Keras's layers) or "matrix" (gather-free, fast under JAX on a GPU)
     average_from: int = 0  # average the weights of every epoch from this one on (SWA); 0 turns it off
+    distill_from: str | None = None  # a trained teacher .keras model: its probabilities join the labels
+    distill_tta: str = "mirror-zoom"  # test-time views the teacher's probabilities are averaged over
+    distill_weight: float = 0.5  # the teacher's share of each training target; the one-hot label has the rest
+    distill_temperature: float = 2.0  # softens the teacher's probabilities: p ** (1 / T), renormalized
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -269,6 +273,12 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     pretrained = bool(getattr(model, "pretrained", False))
 
     y_train = keras.utils.to_categorical(train.labels, n_classes)
+    if cfg.distill_from:
+        taught = teacher_targets(cfg.distill_from, train, cfg.distill_tta, cfg.distill_temperature)
+        print(f"targets: {cfg.distill_weight:.0%} from {cfg.distill_from} ({cfg.distill_tta} views, temperature "
+              f"{cfg.distill_temperature:g}; it agrees with {(taught.argmax(1) == train.labels).mean():.1%} of "
+              f"the training labels), the rest one-hot")
+        y_train = cfg.distill_weight * taught + (1 - cfg.distill_weight) * y_train
     y_val = keras.utils.to_categorical(val.labels, n_classes)
     budget = TimeBudget(cfg.max_minutes) if cfg.max_minutes else None
     callbacks = [
@@ -337,6 +347,23 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     np.save(out / "val_probs.npy", probs)
     print(f"{cfg.model}: val_acc={val_acc:.4f} val_loss={val_loss:.4f} ({seconds / 60:.1f} min)")
     return summary
+
+
+def teacher_targets(teacher_path: str | Path, train: Split, tta: str, temperature: float) -> np.ndarray:
+    """A trained teacher's probabilities for every training image, averaged over test-time views
+    and softened by ``temperature`` (knowledge distillation, Hinton et al. 2015). Computed once,
+    on the unaugmented images: the views already average over the mirror and the zoom that
+    augmentation applies. A teacher trained on more classes gives its probabilities for the
+    student's, renormalized."""
+    from .quantize import float_probs  # lazily: quantize imports this module
+    taught = trained_classes(teacher_path) or train.classes
+    missing = [c for c in train.classes if c not in taught]
+    if missing:
+        raise ValueError(f"the teacher {teacher_path} was not trained on {', '.join(missing)}")
+    teacher = keras.models.load_model(teacher_path)
+    probs = float_probs(teacher, train.images, tta)[:, [list(taught).index(c) for c in train.classes]]
+    soft = np.power(np.clip(probs, 1e-12, None), 1.0 / temperature)
+    return (soft / soft.sum(1, keepdims=True)).astype("float32")
 
 
 def _evaluate(model: keras.Model, val: Split, y_val: np.ndarray) -> tuple[float, float, np.ndarray]:

@@ -442,3 +442,37 @@ def test_export_takes_the_checkpoint_the_run_reports_or_the_one_named(tmp_path):
             assert sidecar["exported_checkpoint"] == named and "val_acc" not in sidecar
         else:
             assert sidecar["val_acc"] == 0.7 and "exported_checkpoint" not in sidecar
+
+
+def test_teacher_targets_are_its_softened_probabilities_for_the_students_classes(tiny_data, tmp_path):
+    from train.training import teacher_targets
+    all7 = list(EMOTIONS)
+    teacher = zoo.build("cnn_model_1", 7, augment=False)
+    teacher.save(tmp_path / "teacher.keras")
+    (tmp_path / "teacher.json").write_text(json.dumps({"classes": all7}))
+    train = load_split(tiny_data, "train", ("happy", "sad"))
+    p = teacher.predict(train.images.astype("float32"), verbose=0)[:, [3, 5]]
+    plain = teacher_targets(tmp_path / "teacher.keras", train, "none", 1.0)
+    np.testing.assert_allclose(plain, p / p.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    soft = teacher_targets(tmp_path / "teacher.keras", train, "none", 2.0)
+    np.testing.assert_allclose(soft, np.sqrt(p) / np.sqrt(p).sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    assert soft.max(1).mean() < plain.max(1).mean()  # a higher temperature flattens them
+    (tmp_path / "teacher.json").write_text(json.dumps({"classes": ["happy", "angry"]}))
+    with pytest.raises(ValueError, match="not trained on sad"):
+        teacher_targets(tmp_path / "teacher.keras", train, "none", 1.0)
+
+
+def test_fit_distilled_from_a_teacher(tiny_data, tmp_path):
+    from train.training import FitConfig, fit
+    classes = ("happy", "sad")
+    train, val = load_split(tiny_data, "train", classes), load_split(tiny_data, "validation", classes)
+    teacher = zoo.build("cnn_model_1", 2, augment=False)
+    teacher.save(tmp_path / "teacher.keras")
+    cfg = FitConfig(model="cnn_model_1", epochs=1, batch_size=8, mixup=0.2, distill_from=str(tmp_path / "teacher.keras"),
+                    distill_tta="mirror")
+    summary = fit(cfg, train, val, tmp_path / "runs")
+    assert summary["epochs"] == 1 and summary["config"]["distill_from"].endswith("teacher.keras")
+    # A teacher that cannot give the student's classes stops the run before any training.
+    (tmp_path / "teacher.json").write_text(json.dumps({"classes": ["happy", "angry"]}))
+    with pytest.raises(ValueError, match="not trained on sad"):
+        fit(cfg, train, val, tmp_path / "runs2")
