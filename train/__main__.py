@@ -17,6 +17,7 @@ from .data import DatasetError, parse_classes  # noqa: E402
 
 REPORTS_DIR = Path("reports")
 RUNS_DIR = Path("runs")
+TTA_RECIPES = ("none", "mirror", "mirror-zoom", "mirror-zoom-in-out")  # function/emotion/views.py's recipes
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -68,7 +69,7 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
                    help="knowledge distillation: blend every training label with this trained model's "
                         "probabilities for the image (a teacher .keras model, e.g. models/complex_cnn_1-4class.keras; "
                         "trained on these classes or more), computed once before training (default: off)")
-    p.add_argument("--distill-tta", choices=("none", "mirror", "mirror-zoom", "mirror-zoom-in-out"),
+    p.add_argument("--distill-tta", choices=TTA_RECIPES,
                    default="mirror-zoom",
                    help="test-time views the teacher's probabilities are averaged over, as in the quantize "
                         "step (default: %(default)s)")
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None, help="file stem in function/model/ (default: emotion<N classes>)")
     p.add_argument("--representative", type=int, default=600,
                    help="representative images from the train split, stratified by class (default: %(default)s)")
-    p.add_argument("--tta", choices=("none", "mirror", "mirror-zoom", "mirror-zoom-in-out"), default="none",
+    p.add_argument("--tta", choices=TTA_RECIPES, default="none",
                    help="test-time augmentation recorded in the metadata, used by the function and by this "
                         "evaluation: average each face's probabilities over itself and its mirror image "
                         "('mirror', 2 inferences per face), also over both zoomed in by 10%% ('mirror-zoom', 4), "

@@ -245,6 +245,8 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     """Train ``cfg.model`` and return its summary (also written as ``summary.json``)."""
     if cfg.schedule == "budget" and not cfg.max_minutes:
         raise ValueError("the 'budget' schedule needs a time budget (max_minutes)")
+    if not 0 <= cfg.distill_weight <= 1:
+        raise ValueError(f"the teacher's share of the targets must be between 0 and 1, not {cfg.distill_weight}")
     keras.utils.set_random_seed(cfg.seed)
     out = Path(runs_dir) / cfg.model
     out.mkdir(parents=True, exist_ok=True)
@@ -354,7 +356,8 @@ def teacher_targets(teacher_path: str | Path, train: Split, tta: str, temperatur
     and softened by ``temperature`` (knowledge distillation, Hinton et al. 2015). Computed once,
     on the unaugmented images: the views already average over the mirror and the zoom that
     augmentation applies. A teacher trained on more classes gives its probabilities for the
-    student's, renormalized."""
+    student's, renormalized. On FER2013's four emotions the student matched its teacher rather
+    than passed it (docs/training.md)."""
     from .quantize import float_probs  # lazily: quantize imports this module
     taught = trained_classes(teacher_path) or train.classes
     missing = [c for c in train.classes if c not in taught]

@@ -476,3 +476,5 @@ def test_fit_distilled_from_a_teacher(tiny_data, tmp_path):
     (tmp_path / "teacher.json").write_text(json.dumps({"classes": ["happy", "angry"]}))
     with pytest.raises(ValueError, match="not trained on sad"):
         fit(cfg, train, val, tmp_path / "runs2")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        fit(FitConfig(model="cnn_model_1", distill_from=cfg.distill_from, distill_weight=1.5), train, val, tmp_path)
