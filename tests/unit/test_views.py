@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "function"))
 from emotion.classifier import EmotionClassifier  # noqa: E402
 from emotion.settings import MODEL_DIR  # noqa: E402
-from emotion.views import VIEWS, face_views, views_from_metadata  # noqa: E402
+from emotion.views import RECIPES, VIEWS, face_views, views_from_metadata  # noqa: E402
 
 from images import face  # noqa: E402
 
@@ -24,6 +24,11 @@ def test_recipes_and_lists_name_views():
     assert views_from_metadata(["identity", "zoom"]) == ("identity", "zoom")
     with pytest.raises(ValueError, match="unknown test-time views"):
         views_from_metadata(["identity", "rotate"])
+
+
+def test_training_offers_every_recipe_the_function_knows():
+    from train.__main__ import TTA_RECIPES  # the --tta and --distill-tta choices
+    assert set(TTA_RECIPES) == set(RECIPES) - {"horizontal_flip"}  # the old metadata name is not offered
 
 
 def test_views_are_the_face_mirrored_and_zoomed():
