@@ -197,3 +197,14 @@ def test_small_faces_are_found_by_the_second_look(detector):
 def test_background_candidate_is_refused_on_the_second_look(detector):
     gray = background((640, 480), seed=2)
     assert detector._verify(gray, Face(200, 150, 300, 250, 0.4)) is None
+
+
+def test_a_face_cut_by_every_windows_inner_edge_is_found_by_a_second_look(detector):
+    # At x 190-340, y 150-300 of a 640x480 photo the face crosses an inner edge of each window of
+    # the 2x2 grid (x 256-384, y 192-288 are shared), and the whole photo shows it too small to
+    # score: without the second look at its cut detections this photo had no face.
+    image = background((640, 480), seed=1)
+    image.paste(face("surprise").convert("L").resize((150, 150), Image.Resampling.BICUBIC), (190, 150))
+    found = [f.framed() for f in detector.detect(image)]
+    assert len(found) == 1
+    assert iou((190, 150, 340, 300), (found[0].x0, found[0].y0, found[0].x1, found[0].y1)) >= 0.5
