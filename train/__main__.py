@@ -1,7 +1,8 @@
 """Command-line entry point: ``python -m train STEP [options]``.
 
 Steps: report (data report), fit (one model), compare (all seven), export (the winner),
-quantize (int8 TFLite + metadata for the function), card (the model card).
+recalibrate (batch-norm statistics of the plain training faces), quantize (int8 TFLite +
+metadata for the function), card (the model card).
 """
 from __future__ import annotations
 
@@ -132,6 +133,13 @@ def cmd_export(args) -> None:
                   parse_classes(args.classes) if args.classes else None, args.checkpoint)
 
 
+def cmd_recalibrate(args) -> None:
+    from .quantize import _views
+    from .recalibrate import recalibrate_export
+    _, (train, val) = _load(args)
+    recalibrate_export(args.model, train, val, _views(args.views), args.out or args.model)
+
+
 def cmd_quantize(args) -> None:
     from .quantize import quantize_and_ship
     classes, (train, val) = _load(args)
@@ -189,6 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("models"),
                    help="folder for the exported float model (default: %(default)s)")
     p.set_defaults(func=cmd_export)
+
+    p = steps.add_parser("recalibrate", help="set an exported model's batch-norm statistics to those of the plain "
+                                             "training faces (it trained on augmented, mixed-up ones)")
+    _common(p)
+    p.add_argument("--model", type=Path, required=True, help="exported float .keras model (from the export step)")
+    p.add_argument("--views", choices=TTA_RECIPES, default="mirror-zoom",
+                   help="test-time views the training faces are seen through, as the function will see faces "
+                        "(the quantize step's --tta recipes) (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where the recalibrated model goes, its export record beside it (default: over --model)")
+    p.set_defaults(func=cmd_recalibrate)
 
     p = steps.add_parser("quantize", help="full-integer int8 TFLite model + metadata + float/int8 evaluation")
     _common(p)

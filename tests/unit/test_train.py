@@ -478,3 +478,40 @@ def test_fit_distilled_from_a_teacher(tiny_data, tmp_path):
         fit(cfg, train, val, tmp_path / "runs2")
     with pytest.raises(ValueError, match="between 0 and 1"):
         fit(FitConfig(model="cnn_model_1", distill_from=cfg.distill_from, distill_weight=1.5), train, val, tmp_path)
+
+
+def test_recalibrated_batch_norms_standardize_their_inputs_over_the_images():
+    from train.recalibrate import recalibrate_batch_norm
+    inputs = keras.Input((6, 6, 1))
+    x = keras.layers.Conv2D(3, 3)(inputs)
+    x = keras.layers.BatchNormalization(name="first")(x)
+    x = keras.layers.Dense(4)(keras.layers.Flatten()(x))
+    x = keras.layers.BatchNormalization(name="second")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    images = np.random.default_rng(0).uniform(0, 255, (300, 6, 6, 1)).astype("float32")
+    assert recalibrate_batch_norm(model, images, batch_size=64) == 2
+    # Each layer sees the one before it recalibrated: in inference mode both outputs are
+    # standardized over these images (gamma 1, beta 0).
+    probe = keras.Model(model.inputs, [model.get_layer("first").output, model.get_layer("second").output])
+    for out in probe.predict(images, verbose=0):
+        flat = out.reshape(-1, out.shape[-1])
+        np.testing.assert_allclose(flat.mean(0), 0.0, atol=2e-3)
+        np.testing.assert_allclose(flat.var(0), 1.0, rtol=1e-2)
+
+
+def test_recalibrate_step_saves_the_model_and_its_record_with_the_new_figures(tiny_data, tmp_path):
+    from train.recalibrate import recalibrate_export
+    classes = ("happy", "sad")
+    train, val = load_split(tiny_data, "train", classes), load_split(tiny_data, "validation", classes)
+    exported = tmp_path / "complex_cnn_1-2class.keras"
+    zoo.ZOO["complex_cnn_1"].build(2, augment=False).save(exported)
+    exported.with_suffix(".json").write_text(json.dumps({"model": "complex_cnn_1", "classes": list(classes),
+                                                         "val_acc": 0.1, "val_loss": 9.0}))
+    out = tmp_path / "recalibrated" / "model.keras"
+    done = recalibrate_export(exported, train, val, ("identity", "mirror"), out)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["batchnorm_recalibration"] == done and done["views"] == ["identity", "mirror"]
+    assert done["layers"] == 10 and done["training_images"] == len(train)
+    probs = keras.models.load_model(out).predict(val.images.astype("float32"), verbose=0)
+    assert record["val_acc"] == round(float((probs.argmax(1) == val.labels).mean()), 4)
+    assert record["val_acc"] == done["validation_after"]["val_acc"] and record["model"] == "complex_cnn_1"
