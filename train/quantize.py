@@ -82,7 +82,7 @@ def median_latency_ms(fn, image, repeats: int = 200) -> float:
 
 def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...], model: keras.Model,
                    tflite_path: Path, sha256: str, train: Split, metrics: dict, classifier, extra: dict,
-                   stages=()) -> dict:
+                   stages=(), recalibration: dict | None = None) -> dict:
     meta = {
         "name": name,
         "version": version,
@@ -105,7 +105,7 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
                    "scale": float(classifier.output_scale), "zero_point": int(classifier.output_zero_point)},
         "architecture": model.name,
         "params": int(model.count_params()),
-        "training_data": training_data(classes, len(train), stages),
+        "training_data": training_data(classes, len(train), stages, recalibration),
         "metrics": metrics,
         "size_bytes": tflite_path.stat().st_size,
         "sha256": sha256,
@@ -115,15 +115,18 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
     return meta
 
 
-def training_data(classes: tuple[str, ...], images: int, stages=()) -> str:
-    """What the model learned from, including earlier training stages on other classes
-    (the export's sidecar JSON lists them)."""
+def training_data(classes: tuple[str, ...], images: int, stages=(), recalibration: dict | None = None) -> str:
+    """What the model learned from, including earlier training stages on other classes and a
+    batch-norm recalibration (the export's sidecar JSON lists both)."""
     text = f"FER2013 Training split, classes {', '.join(classes)} ({images} images)"
     other = [s for s in stages if s.get("classes") and s["classes"] != len(classes)]
     if other:
         counts = sorted({s["classes"] for s in other})
         text += (f"; {len(other)} of its {len(stages)} training stages used "
                  f"{' or '.join(map(str, counts))} FER2013 emotions instead")
+    if recalibration:
+        text += (f"; batch-norm statistics recalibrated on those training faces seen through "
+                 f"{len(recalibration['views'])} test-time views")
     return text
 
 
@@ -206,9 +209,9 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
     metrics = {"validation_split": "FER2013 PublicTest", "int8_accuracy": int8_m["accuracy"],
                "int8_loss": int8_m["loss"], "float_accuracy": float_m["accuracy"], "float_loss": float_m["loss"],
                "top1_agreement": round(agreement, 4), "per_class": int8_m["per_class"]}
-    stages = training_record(model_path).get("stages", ())  # the export lists its training stages
+    record = training_record(model_path)  # the export lists its training stages and any recalibration
     meta = write_metadata(meta_path, name, version, classes, model, tflite_path, sha, train, metrics, classifier,
-                          tta_meta, stages)
+                          tta_meta, record.get("stages", ()), record.get("batchnorm_recalibration"))
     print(f"{name}: int8 acc {int8_m['accuracy']:.4f} (float {float_m['accuracy']:.4f}), agreement "
           f"{agreement:.4f}, {sizes['int8_tflite_bytes'] / 1024:.0f} KiB -> {tflite_path}")
     return meta

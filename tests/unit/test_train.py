@@ -351,6 +351,9 @@ def test_training_data_names_earlier_stages_on_other_classes():
     assert training_data(four, 20, ()) == "FER2013 Training split, classes happy, neutral, sad, surprise (20 images)"
     text = training_data(four, 20, [{"classes": 4}, {"classes": 7}, {"classes": 7}, {"classes": 4}])
     assert text.endswith("; 2 of its 4 training stages used 7 FER2013 emotions instead")
+    recalibrated = training_data(four, 20, (), {"views": ["identity", "mirror"]})
+    assert recalibrated.endswith("(20 images); batch-norm statistics recalibrated on those training faces seen "
+                                 "through 2 test-time views")
 
 
 def test_export_cuts_a_seven_emotion_run_to_four(tmp_path):
