@@ -136,15 +136,18 @@ def _views(tta: str) -> tuple[str, ...]:
     return views_from_metadata(tta)
 
 
+def view_images(images: np.ndarray, views: tuple[str, ...]) -> list[np.ndarray]:
+    """``images`` (N, H, W, 1) as each test-time view the function makes: one (N, H, W, 1) array a view."""
+    _function_path()
+    from emotion.views import face_views
+    per_image = [face_views(img[..., 0].astype(np.float32), views) for img in images]
+    return [np.stack([v[k] for v in per_image])[..., None] for k in range(len(views))]
+
+
 def float_probs(model: keras.Model, images: np.ndarray, tta: str = "none") -> np.ndarray:
     """Float probabilities averaged over the same test-time views the function uses."""
-    _function_path()
-    from emotion.views import face_views, views_from_metadata
-    views = views_from_metadata(tta)
-    per_image = [face_views(img[..., 0].astype(np.float32), views) for img in images]
-    probs = [model.predict(np.stack([v[k] for v in per_image])[..., None], batch_size=256, verbose=0)
-             for k in range(len(views))]
-    return sum(probs) / len(views)
+    batches = view_images(images, _views(tta))
+    return sum(model.predict(batch, batch_size=256, verbose=0) for batch in batches) / len(batches)
 
 
 def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path, reports_dir: Path,

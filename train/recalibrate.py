@@ -17,6 +17,7 @@ import numpy as np
 
 from .data import Split
 from .evaluate import summarize
+from .quantize import view_images
 
 BATCH_SIZE = 512
 
@@ -46,15 +47,6 @@ def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, batch_size: i
     return len(layers)
 
 
-def view_images(images: np.ndarray, views: tuple[str, ...]) -> np.ndarray:
-    """``images`` (N, H, W, 1) as each test-time view, view after view: (N * len(views), H, W, 1)."""
-    from .quantize import _function_path
-    _function_path()
-    from emotion.views import face_views
-    per_image = [face_views(img[..., 0].astype(np.float32), views) for img in images]
-    return np.concatenate([np.stack([v[k] for v in per_image]) for k in range(len(views))])[..., None]
-
-
 def recalibrate_export(model_path: Path, train: Split, val: Split, views: tuple[str, ...], out: Path) -> dict:
     """Recalibrate an exported model on ``train`` seen through ``views``; save it to ``out`` with
     its export record, whose validation figures (one view) become the recalibrated model's."""
@@ -68,7 +60,7 @@ def recalibrate_export(model_path: Path, train: Split, val: Split, views: tuple[
         return {"val_acc": metrics["accuracy"], "val_loss": metrics["loss"]}
 
     before = validation()
-    images = view_images(train.images, views)
+    images = np.concatenate(view_images(train.images, views))
     print(f"recalibrating {model_path} on {len(train)} training faces x {len(views)} views", file=sys.stderr)
     layers = recalibrate_batch_norm(model, images)
     after = validation()
