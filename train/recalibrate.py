@@ -18,19 +18,18 @@ import numpy as np
 from .data import Split
 from .evaluate import summarize
 from .quantize import view_images
+from .training import batch_norm_layers
 
 BATCH_SIZE = 512
-
-
-def top_level_batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    """The model's own BatchNormalization layers, in graph order (not those inside nested models)."""
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, batch_size: int = BATCH_SIZE) -> int:
     """Set every batch-norm layer's moving statistics to those of its inputs over ``images``
     (inference mode). Returns how many layers were set."""
-    layers = top_level_batch_norms(model)
+    layers = list(batch_norm_layers(model))
+    nested = [layer.name for layer in layers if layer not in model.layers]
+    if nested:  # their inputs are not reachable from the model's input, one layer at a time
+        raise ValueError(f"batch norms inside nested models cannot be recalibrated: {', '.join(nested)}")
     for i, layer in enumerate(layers, 1):
         upstream = keras.Model(model.input, layer.input)
         total = total_sq = 0.0

@@ -151,19 +151,20 @@ class WeightAverage(keras.callbacks.Callback):
             variable.assign(value.astype(variable.dtype))
 
 
-def _batch_norm_layers(layer):
+def batch_norm_layers(layer):
+    """Every BatchNormalization layer of ``layer``, nested models included, in graph order."""
     for sub in getattr(layer, "layers", ()):
         if isinstance(sub, keras.layers.BatchNormalization):
             yield sub
         else:
-            yield from _batch_norm_layers(sub)
+            yield from batch_norm_layers(sub)
 
 
 def recompute_batch_norm(model: keras.Model, images: np.ndarray, batch_size: int, seed: int = SEED) -> None:
     """Set every batch normalization's moving mean and variance to their average over one pass
     of the training images (in training mode, shuffled). Averaged weights need this: the moving
     statistics recorded while training belong to the last epoch's weights, not to their mean."""
-    layers = list(_batch_norm_layers(model))
+    layers = list(batch_norm_layers(model))
     momenta = [layer.momentum for layer in layers]
     for layer in layers:
         layer.moving_mean.assign(keras.ops.zeros_like(layer.moving_mean))
