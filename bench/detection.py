@@ -350,7 +350,7 @@ def markdown(r: dict) -> str:
         f"for the held-out set (x{hb['best_rule_on_these_faces']['scale']}, up {hb['best_rule_on_these_faces']['shift_up']}) "
         f"{hb['best_rule_on_these_faces']['share']:.1%}. The crops that rule misses frame their faces much tighter or "
         "looser than most, or the detector boxes only part of the face (a hand over it, a blown-out cheek); their "
-        "crop side over the detector's box side, where the median is about 1.2: "
+        f"crop side over the detector's box side (the shipped rule makes it {FRAMING_SCALE}): "
         f"{', '.join(map(str, fb['crop_to_box_of_faces_no_rule_frames']))} (tuning set); "
         f"{', '.join(map(str, hb['crop_to_box_of_faces_no_rule_frames']))} (held out).", "",
         "The detector runs in two passes. The first searches the whole photo and a 2x2 grid of overlapping "
