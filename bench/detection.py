@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT / "function"), str(ROOT / "tests")]
 from composites import astronaut, composite, grace_hopper, iou  # noqa: E402
 from emotion.analysis import analyze  # noqa: E402
 from emotion.classifier import EmotionClassifier  # noqa: E402
-from emotion.faces import FRAMING_SCALE, FRAMING_SHIFT_UP, FaceDetector  # noqa: E402
+from emotion.faces import FRAMING_SCALE, FRAMING_SHIFT_UP, Face, FaceDetector  # noqa: E402
 from emotion.imaging import decode_image, preprocess_face  # noqa: E402
 from emotion.settings import Settings  # noqa: E402
 
@@ -128,12 +128,7 @@ def framing_bound(photos, detector) -> dict:
 
     def framed(scale, shift_up):
         """Which of the detected faces the rule frames at IoU >= 0.5."""
-        hits = []
-        for truth, b in pairs:
-            side = max(b[2] - b[0], b[3] - b[1])
-            cx, cy, half = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2 - shift_up * side, side * scale / 2
-            hits.append(iou(truth, (cx - half, cy - half, cx + half, cy + half)) >= 0.5)
-        return hits
+        return [iou(truth, _box(Face(*b, 0.0).framed(scale, shift_up))) >= 0.5 for truth, b in pairs]
 
     total = sum(len(faces) for _, faces in photos)
     best = max((sum(framed(scale, up)), scale, up) for scale in np.arange(0.90, 1.81, 0.02).round(2)

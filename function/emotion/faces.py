@@ -76,11 +76,12 @@ class Face:
     def area(self) -> float:
         return max(0.0, self.x1 - self.x0) * max(0.0, self.y1 - self.y0)
 
-    def framed(self) -> "Face":
-        """The square region a training crop would show around this detection."""
+    def framed(self, scale: float = FRAMING_SCALE, shift_up: float = FRAMING_SHIFT_UP) -> "Face":
+        """The square region a training crop would show around this detection (other rules:
+        the benchmark measures them)."""
         side = max(self.x1 - self.x0, self.y1 - self.y0)
-        cx, cy = (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2 - FRAMING_SHIFT_UP * side
-        half = side * FRAMING_SCALE / 2
+        cx, cy = (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2 - shift_up * side
+        half = side * scale / 2
         return Face(cx - half, cy - half, cx + half, cy + half, self.score)
 
     def clipped(self, width: int, height: int) -> "Face":
