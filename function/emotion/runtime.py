@@ -1,16 +1,17 @@
 """Runs a TFLite model: LiteRT's C runtime through ctypes, else a Python TFLite Interpreter.
 
-The ai-edge-litert wheel ships its runtime twice: the C API library libLiteRtRuntimeCApi.so
-(6 MB) and, on top of it, Python bindings (libpywrap_litert_common.so, 11 MB) that also need
-numpy's full import. Calling the C API directly gives the same kernels (XNNPACK) and
-bit-identical outputs (tests/unit/test_runtime.py) and lets the deployed package leave the
-bindings out (infra/prune_package.py). Where the library is absent (an environment with only
-tflite-runtime) or cannot be loaded, the Python Interpreter of ai_edge_litert or tflite_runtime
-is used instead.
+The ai-edge-litert wheel ships its runtime twice: the C library libLiteRt.so (8 MB) and, on top
+of it, Python bindings (libpywrap_litert_common.so, 18 MB) that also need numpy's full import.
+Calling the C API directly gives the same kernels (XNNPACK) and bit-identical outputs
+(tests/unit/test_runtime.py) and lets the deployed package leave the bindings out
+(infra/prune_package.py). Where the library is absent (an environment with only tflite-runtime)
+or cannot be loaded, the Python Interpreter of ai_edge_litert or tflite_runtime is used instead.
 
-C declarations: litert/c/litert_{common,layout,model,model_types,options,compiled_model,
-tensor_buffer,tensor_buffer_requirements,logging}.h and options/litert_cpu_options.h of
-google-ai-edge/LiteRT, as built into ai-edge-litert 1.4.0 (every symbol is looked up at load).
+C declarations: litert/c/litert_{common,layout,model,model_types,options,opaque_options,
+compiled_model,tensor_buffer,tensor_buffer_requirements}.h of google-ai-edge/LiteRT, as built
+into ai-edge-litert 2.3.0 (every symbol is looked up at load). That build exports no CPU-options
+helpers: the CPU accelerator reads its settings from an opaque option named "xnnpack" whose
+payload is TOML text (litert/c/options/litert_cpu_options.cc, runtime/litert_cpu_options.cc).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-CAPI_LIBRARY = "libLiteRtRuntimeCApi.so"
+CAPI_LIBRARY = "libLiteRt.so"
 BACKENDS = ("auto", "litert-c", "interpreter")
 
 # litert_common.h / litert_model_types.h / litert_tensor_buffer_types.h / litert_logging.h
@@ -36,6 +37,8 @@ RANKED_TENSOR = 0
 QUANTIZATION_PER_TENSOR = 1
 HOST_MEMORY_BUFFER = 1
 LOCK_READ, LOCK_WRITE = 0, 1
+CPU_OPTIONS_ID = b"xnnpack"
+ENV_OPTION_MIN_LOGGER_SEVERITY, ANY_TYPE_INT = 25, 2  # litert_environment_options.h, litert_any.h
 LOG_ERROR = 3  # quiets the start-up notes about GPU and NPU accelerators that Lambda lacks
 HOST_MEMORY_ALIGNMENT = 64
 MAX_RANK = 8
@@ -49,8 +52,19 @@ class LiteRtError(RuntimeError):
 
 class _Layout(C.Structure):
     # unsigned rank : 7; bool has_strides : 1; int32_t dimensions[8]; uint32_t strides[8];
-    # (the two bit-fields share one 32-bit unit on both Lambda architectures)
+    # (the two bit-fields share one 32-bit unit on both Lambda architectures). LiteRT fills it and
+    # gets it back unchanged; newer headers end it with a strides pointer, which the zeroed strides
+    # here also read as (NULL: packed), so either declaration is met.
     _fields_ = [("rank_bits", C.c_uint32), ("dimensions", C.c_int32 * MAX_RANK), ("strides", C.c_uint32 * MAX_RANK)]
+
+
+class _Any(C.Structure):
+    # LiteRtAny: a type tag, then an 8-byte union (here only its int64_t member).
+    _fields_ = [("type", C.c_int), ("int_value", C.c_int64)]
+
+
+class _EnvOption(C.Structure):
+    _fields_ = [("tag", C.c_int), ("value", _Any)]
 
 
 class _RankedTensorType(C.Structure):
@@ -63,12 +77,9 @@ class _PerTensorQuantization(C.Structure):
 
 _P, _PP, _SIZE = C.c_void_p, C.POINTER(C.c_void_p), C.c_size_t
 _SIGNATURES = {
-    "LiteRtGetStatusString": (C.c_char_p, [C.c_int]),
-    "LiteRtGetDefaultLogger": (_P, []),
-    "LiteRtSetMinLoggerSeverity": (C.c_int, [_P, C.c_int]),
-    "LiteRtCreateEnvironment": (C.c_int, [C.c_int, _P, _PP]),
+    "LiteRtCreateEnvironment": (C.c_int, [C.c_int, C.POINTER(_EnvOption), _PP]),
     "LiteRtDestroyEnvironment": (None, [_P]),
-    "LiteRtCreateModelFromBuffer": (C.c_int, [_P, _SIZE, _PP]),
+    "LiteRtCreateModelFromBuffer": (C.c_int, [_P, _P, _SIZE, _PP]),
     "LiteRtDestroyModel": (None, [_P]),
     "LiteRtGetModelSignature": (C.c_int, [_P, _SIZE, _PP]),
     "LiteRtGetSignatureSubgraph": (C.c_int, [_P, _PP]),
@@ -88,10 +99,8 @@ _SIGNATURES = {
     "LiteRtCreateOptions": (C.c_int, [_PP]),
     "LiteRtDestroyOptions": (None, [_P]),
     "LiteRtSetOptionsHardwareAccelerators": (C.c_int, [_P, C.c_int]),
+    "LiteRtCreateOpaqueOptions": (C.c_int, [C.c_char_p, _P, _P, _PP]),
     "LiteRtAddOpaqueOptions": (C.c_int, [_P, _P]),
-    "LiteRtCreateCpuOptions": (C.c_int, [_PP]),
-    "LiteRtFindCpuOptions": (C.c_int, [_P, _PP]),
-    "LiteRtSetCpuOptionsNumThread": (C.c_int, [_P, C.c_int]),
     "LiteRtCreateCompiledModel": (C.c_int, [_P, _P, _P, _PP]),
     "LiteRtDestroyCompiledModel": (None, [_P]),
     "LiteRtGetCompiledModelInputBufferRequirements": (C.c_int, [_P, _SIZE, _SIZE, _PP]),
@@ -133,8 +142,17 @@ def _capi() -> C.CDLL:
     for name, (restype, argtypes) in _SIGNATURES.items():
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
-    lib.LiteRtSetMinLoggerSeverity(lib.LiteRtGetDefaultLogger(), LOG_ERROR)
     return lib
+
+
+# The payloads handed to LiteRtCreateOpaqueOptions stay owned by Python: LiteRT gets a destructor
+# that does nothing, and the buffers live as long as the process (one per thread count).
+_KEEP_PAYLOAD = C.CFUNCTYPE(None, C.c_void_p)(lambda _: None)
+
+
+@cache
+def _cpu_options_payload(num_threads: int) -> C.Array:
+    return C.create_string_buffer(f"num_threads = {int(num_threads)}\n".encode())
 
 
 class CompiledModel:
@@ -148,8 +166,9 @@ class CompiledModel:
         self._lib = lib = _capi()
         # LiteRT reads the flatbuffer in place: the bytes must outlive the model.
         self._model_bytes = C.create_string_buffer(model, len(model))
-        env = self._create("LiteRtCreateEnvironment", "LiteRtDestroyEnvironment", 0, None)
-        handle = self._create("LiteRtCreateModelFromBuffer", "LiteRtDestroyModel", self._model_bytes, len(model))
+        quiet = _EnvOption(ENV_OPTION_MIN_LOGGER_SEVERITY, _Any(ANY_TYPE_INT, LOG_ERROR))
+        env = self._create("LiteRtCreateEnvironment", "LiteRtDestroyEnvironment", 1, C.byref(quiet))
+        handle = self._create("LiteRtCreateModelFromBuffer", "LiteRtDestroyModel", env, self._model_bytes, len(model))
         signature, subgraph = C.c_void_p(), C.c_void_p()
         self._check(lib.LiteRtGetModelSignature(handle, 0, C.byref(signature)), "LiteRtGetModelSignature")
         self._check(lib.LiteRtGetSignatureSubgraph(signature, C.byref(subgraph)), "LiteRtGetSignatureSubgraph")
@@ -158,10 +177,10 @@ class CompiledModel:
 
         options = self._create("LiteRtCreateOptions", "LiteRtDestroyOptions")
         self._check(lib.LiteRtSetOptionsHardwareAccelerators(options, HW_ACCELERATOR_CPU), "set accelerators")
-        cpu_options, cpu = C.c_void_p(), C.c_void_p()
-        self._check(lib.LiteRtCreateCpuOptions(C.byref(cpu_options)), "LiteRtCreateCpuOptions")
-        self._check(lib.LiteRtFindCpuOptions(cpu_options, C.byref(cpu)), "LiteRtFindCpuOptions")
-        self._check(lib.LiteRtSetCpuOptionsNumThread(cpu, num_threads), "LiteRtSetCpuOptionsNumThread")
+        cpu_options = C.c_void_p()
+        self._check(lib.LiteRtCreateOpaqueOptions(CPU_OPTIONS_ID, C.cast(_cpu_options_payload(num_threads), C.c_void_p),
+                                                  C.cast(_KEEP_PAYLOAD, C.c_void_p), C.byref(cpu_options)),
+                    "LiteRtCreateOpaqueOptions")
         # The options take ownership of the CPU options (freed by LiteRtDestroyOptions).
         self._check(lib.LiteRtAddOpaqueOptions(options, cpu_options), "LiteRtAddOpaqueOptions")
         self._compiled = self._create("LiteRtCreateCompiledModel", "LiteRtDestroyCompiledModel", env, handle, options)
@@ -195,9 +214,8 @@ class CompiledModel:
         self.close()
 
     def _check(self, status: int, what: str) -> None:
-        if status != STATUS_OK:
-            message = self._lib.LiteRtGetStatusString(status) or b"?"
-            raise LiteRtError(f"LiteRT {what} failed: status {status} ({message.decode()})")
+        if status != STATUS_OK:  # litert_common.h names the codes; this build exports no strings for them
+            raise LiteRtError(f"LiteRT {what} failed: status {status}")
 
     def _create(self, create: str, destroy: str, *args) -> C.c_void_p:
         handle = C.c_void_p()
