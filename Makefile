@@ -1,6 +1,14 @@
 # Two commands on a fresh machine: `make demo` (local pipeline on the samples) and `make test`.
 # Each installs what it needs into virtual environments inside the checkout.
-PYTHON ?= python3.11
+# Python 3.13, the Lambda runtime's, found on PATH or else among pyenv's versions (whose shim
+# answers only for the selected version). `make PYTHON=/path/to/python3.13` overrides.
+PYTHON ?= $(firstword $(foreach p,python3.13 $(sort $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13)),\
+            $(shell $(p) -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && echo $(p))))
+ifeq ($(PYTHON),)
+$(error Python 3.13 not found: install it (pyenv install 3.13) or pass PYTHON=/path/to/python3.13)
+endif
+# sam build looks for python3.13 on PATH: put the one found first.
+export PATH := $(shell $(PYTHON) -c 'import os, sys; print(os.path.dirname(sys.executable))'):$(PATH)
 VENV := .venv
 SAM_VENV := .venv-sam
 TOOLS_VENV := .venv-tools
@@ -19,10 +27,14 @@ $(VENV)/.train: $(VENV)/.base train/requirements.txt
 	$(VENV)/bin/pip install -q -r requirements.txt -r train/requirements.txt
 	touch $@
 
-# The SAM CLI pins its own dependencies: it gets an environment of its own.
-$(SAM_VENV)/.installed:
+# The SAM CLI pins its own dependencies: it gets an environment of its own, with the manylinux
+# tags its Python builder leaves out added back (infra/sam_manylinux.py says why).
+$(SAM_VENV)/.installed: infra/sam_manylinux.py
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install -q aws-sam-cli==$(SAM_CLI_VERSION)
+	site=$$($(SAM_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	  cp infra/sam_manylinux.py "$$site/emotion_sam_manylinux.py" && \
+	  echo "import emotion_sam_manylinux" > "$$site/emotion_sam_manylinux.pth"
 	touch $@
 
 # Security scanners, also with pinned dependencies of their own.

@@ -3,20 +3,23 @@
 `sam build` installs function/requirements.txt with every dependency and every file the wheels
 ship. This removes, in place:
 
-- packages the python3.11 Lambda runtime already provides (botocore and its dependencies,
+- packages the python3.13 Lambda runtime already provides (botocore and its dependencies,
   pulled in a second time by aws-xray-sdk); the function then uses the runtime's copy;
 - test suites, build tools and type stubs (numpy's tests, f2py, distutils, *.pyi, ...);
-- parts of the wheels the handler never loads: LiteRT's NPU vendor plugins, tools and the
+- parts of the wheels the handler never loads: LiteRT's NPU vendor plugins, its WebGPU
+  accelerator (18 MB; Lambda has no GPU, and LiteRT only notes that it found none), tools and the
   wrappers of its other APIs (compiled model, converter, calibration), numpy's random module and
   C headers, Pillow's AVIF, font, colour-management and Tk extensions, the Powertools utilities
   the function does not use (event handler, parser, idempotency, ...), tqdm (a LiteRT tool's
   progress bar);
-- on x86_64, LiteRT's Python bindings (libpywrap_litert_common.so, 11 MB): the function calls
-  LiteRT's C API library directly (function/emotion/runtime.py), as the suite checks on this
+- on x86_64, LiteRT's Python bindings (libpywrap_litert_common.so, 18 MB) and what only they
+  import (protobuf, ml_dtypes, flatbuffers, backports.strenum): the function calls LiteRT's C
+  library (libLiteRt.so) directly (function/emotion/runtime.py), as the suite checks on this
   package. An arm64 package keeps them, so that the Python Interpreter remains a fallback there
   (it cannot be run here);
-- bundled shared libraries that nothing left in the package links to (read from the ELF
-  dynamic sections, so a library still needed is never removed);
+- bundled shared libraries that no extension module left in the package reaches through its
+  links (read from the ELF dynamic sections, so a library still needed is never removed; two
+  libraries that only link each other, as Pillow's freetype and harfbuzz do, go together);
 - symbol tables and debug sections of every shared library (`strip --strip-unneeded`, which
   keeps the dynamic symbols), when the host's `strip` understands the architecture (x86_64
   here; an arm64 build keeps them).
@@ -33,15 +36,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Provided by the python3.11 runtime (boto3 and its dependencies live in /var/runtime).
+# Provided by the python3.13 runtime (boto3 and its dependencies live in /var/runtime).
 RUNTIME_PROVIDED = ("botocore", "boto3", "s3transfer", "urllib3", "jmespath", "dateutil", "six")
 UNUSED_PATHS = (
     "numpy/f2py", "numpy/distutils", "numpy/_pyinstaller", "numpy/testing", "numpy/typing",
     "numpy/random", "numpy/conftest.py",
     "numpy/_core/_simd*.so", "numpy/_core/_*_tests*.so",
     "numpy/_core/include", "numpy/_core/lib",
-    "ai_edge_litert/tools", "ai_edge_litert/vendors", "ai_edge_litert/aot", "ai_edge_litert/*_pb2.py",
-    "ai_edge_litert/schema_py_generated.py", "ai_edge_litert/compiled_model.py", "ai_edge_litert/tensor_buffer.py",
+    "ai_edge_litert/tools", "ai_edge_litert/vendors", "ai_edge_litert/libLiteRtWebGpuAccelerator.so", "ai_edge_litert/aot", "ai_edge_litert/*_pb2.py",
+    "ai_edge_litert/tflite", "ai_edge_litert/schema_py_generated.py", "ai_edge_litert/compiled_model.py", "ai_edge_litert/tensor_buffer.py",
     "ai_edge_litert/_pywrap_analyzer_wrapper.so", "ai_edge_litert/_pywrap_litert_*_wrapper.so",
     "ai_edge_litert/_pywrap_modify_model_interface.so", "ai_edge_litert/_pywrap_tensorflow_lite_calibration_wrapper.so",
     "ai_edge_litert/format_converter_wrapper_pybind11.so", "ai_edge_litert/pywrap_genai_ops.so",
@@ -56,7 +59,10 @@ UNUSED_PATHS = (
 )
 # Used only by ai_edge_litert's Python Interpreter; the C API library stays.
 PYTHON_BINDINGS = ("ai_edge_litert/libpywrap_litert_common.so", "ai_edge_litert/_pywrap_*.so",
-                   "ai_edge_litert/interpreter.py", "ai_edge_litert/metrics_*.py")
+                   "ai_edge_litert/interpreter.py", "ai_edge_litert/metrics_*.py",
+                   # imported by ai_edge_litert's Python modules only
+                   "google", "protobuf-*.dist-info", "ml_dtypes", "ml_dtypes-*.dist-info",
+                   "flatbuffers", "flatbuffers-*.dist-info", "backports", "backports_strenum-*.dist-info")
 X86_64 = 62  # ELF e_machine
 UNUSED_NAMES = ("tests", "__pycache__")  # directories, anywhere
 UNUSED_SUFFIXES = (".pyi", ".pyx", ".pxd")
@@ -118,7 +124,7 @@ def _elf64(path: Path):
 
 def remove_python_bindings(root: Path) -> bool:
     """Remove LiteRT's Python bindings from an x86_64 package; True when removed."""
-    capi = root / "ai_edge_litert" / "libLiteRtRuntimeCApi.so"
+    capi = root / "ai_edge_litert" / "libLiteRt.so"
     elf = _elf64(capi) if capi.exists() else None
     if elf is None or elf[1](0x12, 2) != X86_64:  # e_machine
         return False
@@ -153,19 +159,22 @@ def needed_libraries(elf: Path) -> set[str]:
 
 
 def remove_orphan_libraries(root: Path) -> list[str]:
-    """Drop bundled .libs entries that no remaining ELF file links to (repeat until stable)."""
-    removed = []
-    while True:
-        needed = set()
-        for path in root.rglob("*.so*"):
-            if path.is_file():
-                needed |= needed_libraries(path)
-        orphans = [lib for d in BUNDLED_LIB_DIRS for lib in (root / d).glob("*.so*") if lib.name not in needed]
-        if not orphans:
-            return removed
-        for lib in orphans:
-            lib.unlink()
-            removed.append(lib.name)
+    """Drop bundled .libs entries that no ELF file outside those folders reaches, directly or
+    through other bundled libraries."""
+    bundled = {lib.name: lib for d in BUNDLED_LIB_DIRS for lib in (root / d).glob("*.so*") if lib.is_file()}
+    reached, todo = set(), []
+    for path in root.rglob("*.so*"):
+        if path.is_file() and path.parent.name not in BUNDLED_LIB_DIRS:
+            todo += needed_libraries(path)
+    while todo:
+        name = todo.pop()
+        if name in bundled and name not in reached:
+            reached.add(name)
+            todo += needed_libraries(bundled[name])
+    removed = sorted(set(bundled) - reached)
+    for name in removed:
+        bundled[name].unlink()
+    return removed
 
 
 def loadable_segments(elf: Path) -> bool:
