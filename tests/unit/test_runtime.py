@@ -81,3 +81,14 @@ def test_c_api_path_never_loads_the_python_bindings():
     out = subprocess.run([sys.executable, "-c", code, str(MODELS.parent), str(MODELS / "emotion4.tflite")],
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == ["litert-c", "False", "False"]
+
+
+def test_cpu_options_reach_litert(monkeypatch):
+    """The thread count travels as the "xnnpack" opaque option's TOML text: LiteRT parses it (an
+    unreadable one is refused when the model compiles), so it is not silently ignored."""
+    import ctypes
+    monkeypatch.setattr(runtime, "_cpu_options_payload", lambda n: ctypes.create_string_buffer(b"num_threads = x\n"))
+    with pytest.raises(LiteRtError, match="LiteRtCreateCompiledModel"):
+        load_model(MODELS / "emotion4.tflite", backend="litert-c")
+    monkeypatch.undo()
+    assert load_model(MODELS / "emotion4.tflite", num_threads=2, backend="litert-c").backend == "litert-c"
