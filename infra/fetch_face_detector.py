@@ -28,7 +28,7 @@ def fetch(model_dir: Path = MODEL_DIR) -> Path:
     if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == expected:
         return target
     with tempfile.TemporaryDirectory() as tmp:
-        # The .tflite file is the same in every platform's wheel; pick one explicitly.
+        # The .tflite file is the same in every wheel; pick one explicitly (0.10.14 predates cp313).
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                         "--python-version", "3.11", "--platform", "manylinux_2_17_x86_64", "-d", tmp, WHEEL],
                        check=True)

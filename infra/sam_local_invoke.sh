@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `sam local invoke` for real, without Docker: Debian's podman serves a Docker-compatible
-# socket, the Lambda python3.11 base image is built locally (it cannot be pulled here), and a
+# socket, the Lambda python3.13 base image is built locally (it cannot be pulled here), and a
 # moto_server plays S3. Invokes the function on every event in infra/events/ (or the files
 # given) and prints each response and the result object it wrote.
 #
@@ -8,8 +8,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-IMAGE=public.ecr.aws/lambda/python:3.11-x86_64
-ROOTFS=${ROOTFS:-/var/tmp/emotion-lambda-rootfs}
+IMAGE=public.ecr.aws/lambda/python:3.13-x86_64
+ROOTFS=${ROOTFS:-/var/tmp/emotion-lambda-rootfs-py313}
 SOCKET=/run/podman/emotion.sock
 PORT=5055
 BUCKET=emotion-local-uploads
@@ -28,17 +28,34 @@ if ! command -v podman >/dev/null || ! command -v debootstrap >/dev/null; then
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap
 fi
 make --no-print-directory "$VENV/.base" .venv-sam/.installed function/model/face_detection_short_range.tflite >/dev/null
+export PATH="$ROOT/$VENV/bin:$PATH"  # sam build looks for python3.13 on PATH
 
+# Lambda's python3.13 image is Amazon Linux 2023 (glibc 2.34) with CPython built into /var/lang and
+# the runtime client in /var/runtime. Amazon Linux cannot be fetched here, so the stand-in is the
+# nearest base this machine can build: Debian bookworm (glibc 2.36) with the CPython 3.13 the
+# Makefile found copied into /var/lang, the same layout and library path as the real image.
 if ! podman image exists "$IMAGE"; then
-  log "building $IMAGE locally (debootstrap bookworm: Python 3.11, awslambdaric, boto3)"
-  [ -x "$ROOTFS/usr/bin/python3" ] || debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$ROOTFS"
+  PY_PREFIX=$("$VENV/bin/python" -c 'import sys; print(sys.base_prefix)')
+  log "building $IMAGE locally (debootstrap bookworm + CPython $("$VENV/bin/python" -c 'import platform; print(platform.python_version())') in /var/lang, awslambdaric, boto3)"
+  [ -x "$ROOTFS/usr/bin/env" ] || debootstrap --variant=minbase \
+    --include=ca-certificates,libssl3,libffi8,zlib1g,libbz2-1.0,liblzma5,libsqlite3-0,libreadline8,libncursesw6,libuuid1,libexpat1 \
+    bookworm "$ROOTFS"
+  rm -rf "$ROOTFS/var/lang" && mkdir -p "$ROOTFS/var/lang"
+  # The interpreter and its standard library; not its test suite, Tk, or this machine's site-packages.
+  tar -C "$PY_PREFIX" --exclude=lib/python3.13/test --exclude='lib/python3.13/idlelib' \
+    --exclude='lib/python3.13/tkinter' --exclude='_tkinter*' --exclude='lib/python3.13/site-packages/*' \
+    -c bin lib include | tar -C "$ROOTFS/var/lang" -x
   "$VENV/bin/python" -m pip install -q --target "$ROOTFS/var/runtime" awslambdaric==4.2.2 boto3==1.43.11 2>/tmp/emotion-pip.log
   install -m 755 infra/podman/bootstrap "$ROOTFS/var/runtime/bootstrap"
   mkdir -p "$ROOTFS/var/task"
   tar -C "$ROOTFS" -c . | podman import \
     --change 'ENV LAMBDA_TASK_ROOT=/var/task' --change 'ENV LAMBDA_RUNTIME_DIR=/var/runtime' \
+    --change 'ENV PATH=/var/lang/bin:/usr/local/bin:/usr/bin:/bin' \
+    --change 'ENV LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib' \
     --change 'WORKDIR /var/task' --change 'ENTRYPOINT ["/var/runtime/bootstrap"]' - "$IMAGE" >/dev/null
 fi
+podman run --rm --entrypoint /var/lang/bin/python3.13 "$IMAGE" -c \
+  'import platform, ssl; print("image:", platform.python_version(), "glibc", platform.libc_ver()[1], ssl.OPENSSL_VERSION)' >&2
 
 cleanup() {
   [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true
@@ -71,7 +88,7 @@ PY
 
 log "sam build"
 "$SAM" build >/dev/null
-python3 -m infra.prune_package .aws-sam/build/EmotionFunction
+"$VENV/bin/python" -m infra.prune_package .aws-sam/build/EmotionFunction
 ENV_FILE=$(mktemp)
 printf '{"EmotionFunction": {"S3_ENDPOINT_URL": "%s"}}\n' "$ENDPOINT" >"$ENV_FILE"
 
