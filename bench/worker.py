@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import io
 import json
 import os
@@ -20,16 +21,19 @@ from pathlib import Path
 STARTED = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
+# The function's code and models: this checkout's, or an earlier commit's for the previous pins.
+FUNCTION = Path(os.environ.get("BENCH_FUNCTION_DIR") or ROOT / "function")
 FOUR = ("happy", "neutral", "sad", "surprise")
+SEVEN = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer's output order
 
 
 @functools.cache
 def _shipped_recipe():
     """The test-time views the shipped model's metadata names, read once."""
-    sys.path.insert(0, str(ROOT / "function"))
+    sys.path.insert(0, str(FUNCTION))
     from emotion.views import face_views, views_from_metadata
-    meta = json.loads((ROOT / "function" / "model" / "emotion4.json").read_text())
+    meta = json.loads((FUNCTION / "model" / "emotion4.json").read_text())
     return face_views, views_from_metadata(meta.get("test_time_augmentation"))
 
 
@@ -52,11 +56,11 @@ class Handler(Candidate):
     classifier), on LiteRT or tflite-runtime."""
 
     def __init__(self):
-        sys.path.insert(0, str(ROOT / "function"))
+        sys.path.insert(0, str(FUNCTION))
         # As on Lambda: LAMBDA_TASK_ROOT makes the X-Ray SDK take its Lambda path (a local sampler)
         # and Powertools' Tracer start enabled, patching botocore as it does in production.
         # Without it the SDK builds two X-Ray API clients at import (0.2 s Lambda never pays).
-        os.environ.setdefault("LAMBDA_TASK_ROOT", str(ROOT / "function"))
+        os.environ.setdefault("LAMBDA_TASK_ROOT", str(FUNCTION))
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         import app  # what Lambda imports on a cold start: model loaded here
         from emotion.analysis import analyze
@@ -143,7 +147,7 @@ class FerNet(Candidate):
 
 
 def make(name: str) -> Candidate:
-    if name in ("litert-int8", "tflite-runtime-int8"):
+    if name in ("litert-int8", "previous-pins-int8", "tflite-runtime-int8"):
         return Handler()
     if name == "litert-float":
         return FloatLiteRT(CACHE / "emotion4-float.tflite")
@@ -192,7 +196,7 @@ def timed(fn, arg, repeats: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("candidate")
-    parser.add_argument("mode", choices=["cold", "warm", "accuracy"])
+    parser.add_argument("mode", choices=["cold", "warm", "accuracy", "accuracy7"])
     parser.add_argument("--repeats", type=int, default=500)
     parser.add_argument("--data", type=Path, default=None)
     args = parser.parse_args()
@@ -209,6 +213,8 @@ def main() -> None:
                                     timed(cand.infer, x, args.repeats))
         out = {"face_jpeg": percentiles(face_t), "photo_640x480": percentiles(photo_t), "inference": percentiles(infer_t),
                "face_images_per_s": round(len(face_t) / sum(face_t), 1)}
+    elif args.mode == "accuracy7":
+        out = accuracy7(cand, args.data)
     else:
         out = accuracy(cand, args.data)
     out.update(candidate=args.candidate, interpreter=getattr(cand, "interpreter", ""),
@@ -217,16 +223,33 @@ def main() -> None:
 
 
 def accuracy(cand: Candidate, data: Path) -> dict:
-    """Four-emotion validation accuracy (for a seven-class net: argmax over the four)."""
+    """Four-emotion validation accuracy (for a seven-class net: argmax over the four), and a digest
+    of every probability, so that two environments' outputs can be compared exactly."""
     index = [cand.labels.index(c) for c in FOUR]
     correct = total = 0
+    digest = hashlib.sha256()
     for k, emotion in enumerate(FOUR):
         for path in sorted((data / "validation" / emotion).iterdir()):
             probs = cand.classify(path.read_bytes())
+            digest.update(json.dumps([round(float(p), 9) for p in probs]).encode())
             guess = max(range(4), key=lambda j: probs[index[j]])
             correct += guess == k
             total += 1
-    return {"accuracy_4": round(correct / total, 4), "images": total}
+    return {"accuracy_4": round(correct / total, 4), "images": total, "scores_sha256": digest.hexdigest()}
+
+
+def accuracy7(cand: Candidate, data: Path) -> dict:
+    """Seven-emotion validation accuracy of a seven-label model (MODEL_NAME=emotion7), with the
+    same digest of every probability."""
+    correct = total = 0
+    digest = hashlib.sha256()
+    for emotion in SEVEN:
+        for path in sorted((data / "validation" / emotion).iterdir()):
+            probs = cand.classify(path.read_bytes())
+            digest.update(json.dumps([round(float(p), 9) for p in probs]).encode())
+            correct += cand.labels[max(range(len(probs)), key=probs.__getitem__)] == emotion
+            total += 1
+    return {"accuracy_7": round(correct / total, 4), "images": total, "scores_sha256": digest.hexdigest()}
 
 
 if __name__ == "__main__":
