@@ -8,10 +8,11 @@ ship. This removes, in place:
 - test suites, build tools and type stubs (numpy's tests, f2py, distutils, *.pyi, ...);
 - parts of the wheels the handler never loads: LiteRT's NPU vendor plugins, its WebGPU
   accelerator (18 MB; Lambda has no GPU, and LiteRT only notes that it found none), tools and the
-  wrappers of its other APIs (compiled model, converter, calibration), numpy's random module and
-  C headers, Pillow's AVIF, font, colour-management and Tk extensions, the Powertools utilities
-  the function does not use (event handler, parser, idempotency, ...), tqdm (a LiteRT tool's
-  progress bar);
+  wrappers of its other APIs (compiled model, converter, calibration), numpy's C headers and the
+  modules it loads only on demand (random, fft, polynomial, ma), Pillow's font, colour-management
+  and Tk extensions (its AVIF decoder stays: Android cameras write AVIF), the Powertools
+  utilities the function does not use (event handler, parser, idempotency, ...), tqdm (a LiteRT
+  tool's progress bar);
 - on x86_64, LiteRT's Python bindings (libpywrap_litert_common.so, 18 MB) and what only they
   import (protobuf, ml_dtypes, flatbuffers, backports.strenum): the function calls LiteRT's C
   library (libLiteRt.so) directly (function/emotion/runtime.py), as the suite checks on this
@@ -40,7 +41,7 @@ from pathlib import Path
 RUNTIME_PROVIDED = ("botocore", "boto3", "s3transfer", "urllib3", "jmespath", "dateutil", "six")
 UNUSED_PATHS = (
     "numpy/f2py", "numpy/distutils", "numpy/_pyinstaller", "numpy/testing", "numpy/typing",
-    "numpy/random", "numpy/conftest.py",
+    "numpy/random", "numpy/fft", "numpy/polynomial", "numpy/ma", "numpy/conftest.py",
     "numpy/_core/_simd*.so", "numpy/_core/_*_tests*.so",
     "numpy/_core/include", "numpy/_core/lib",
     "ai_edge_litert/tools", "ai_edge_litert/vendors", "ai_edge_litert/libLiteRtWebGpuAccelerator.so", "ai_edge_litert/aot", "ai_edge_litert/*_pb2.py",
@@ -54,7 +55,7 @@ UNUSED_PATHS = (
     *(f"aws_lambda_powertools/utilities/{name}" for name in (
         "auth_alpha", "batch", "circuit_breaker", "data_masking", "feature_flags", "idempotency", "kafka",
         "parameters", "parser", "streaming", "validation")),
-    "PIL/_avif*.so", "PIL/_imagingft*.so", "PIL/_imagingcms*.so", "PIL/_imagingtk*.so",
+    "PIL/_imagingft*.so", "PIL/_imagingcms*.so", "PIL/_imagingtk*.so",
     "bin",
 )
 # Used only by ai_edge_litert's Python Interpreter; the C API library stays.
@@ -66,7 +67,7 @@ PYTHON_BINDINGS = ("ai_edge_litert/libpywrap_litert_common.so", "ai_edge_litert/
 X86_64 = 62  # ELF e_machine
 UNUSED_NAMES = ("tests", "__pycache__")  # directories, anywhere
 UNUSED_SUFFIXES = (".pyi", ".pyx", ".pxd")
-BUNDLED_LIB_DIRS = ("numpy.libs", "pillow.libs")
+BUNDLED_LIB_DIRS = ("numpy.libs", "pillow.libs", "pi_heif.libs")
 
 
 def size_mb(root: Path) -> float:

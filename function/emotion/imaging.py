@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -17,6 +18,12 @@ from PIL import Image, UnidentifiedImageError
 Image.MAX_IMAGE_PIXELS = None
 
 BACKGROUND = 255  # transparent pixels are flattened onto white, as viewers show them
+
+# ISO base media file brands of HEIF still images (HEVC-coded: iPhones' .heic). AVIF files share the
+# container and the generic mif1/msf1 brands, with avif/avis of their own: those are Pillow's.
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
+AVIF_BRANDS = frozenset({b"avif", b"avis"})
+DRAFT_FORMATS = ("JPEG", "MPO")  # decoded at a reduced scale on request (MPO: a camera's multi-picture JPEG)
 
 
 class ImageError(Exception):
@@ -53,7 +60,27 @@ def decode_image(data: bytes, max_pixels: int, draft_size: int | None = None) ->
         return _decode(data, max_pixels, draft_size)
 
 
+def is_heif(data: bytes) -> bool:
+    """Whether ``data`` starts with an ISO BMFF ``ftyp`` box naming a HEIF brand (major or compatible)
+    and no AVIF one."""
+    if data[4:8] != b"ftyp":
+        return False
+    size = int.from_bytes(data[:4], "big")
+    brands = {data[8:12], *(data[i:i + 4] for i in range(16, min(size, len(data), 256) - 3, 4))}
+    return bool(brands & HEIF_BRANDS) and not brands & AVIF_BRANDS
+
+
+@cache
+def register_heif_decoder() -> None:
+    """Teach Pillow HEIF (pi-heif: libheif and libde265, decoding only). Called when the first HEIF
+    upload arrives, so a container that never sees one never loads the libraries."""
+    import pi_heif
+    pi_heif.register_heif_opener()
+
+
 def _decode(data: bytes, max_pixels: int, draft_size: int | None) -> DecodedImage:
+    if is_heif(data):
+        register_heif_decoder()
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -72,7 +99,7 @@ def _decode(data: bytes, max_pixels: int, draft_size: int | None) -> DecodedImag
     fmt = im.format or "unknown"
     frames = getattr(im, "n_frames", 1)
     try:
-        if draft_size and fmt == "JPEG":
+        if draft_size and fmt in DRAFT_FORMATS:
             im.draft("RGB" if im.mode != "L" else "L", (draft_size, draft_size))
         im.seek(0)  # first frame of animations
         im.load()

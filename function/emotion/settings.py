@@ -10,7 +10,8 @@ MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
 
 # Extensions the function classifies. template.yaml's S3 suffix filters list exactly these,
 # in lower, UPPER and Title case (S3 suffix filters are case-sensitive); a test keeps them in step.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif",
+                    ".mpo")
 RESULT_SUFFIX = ".json"
 S3_MAX_KEY_BYTES = 1024  # S3's limit on key length (UTF-8)
 LONG_KEY_FOLDER = "_long-keys/"
@@ -21,7 +22,7 @@ class Settings:
     model_name: str = "emotion4"
     uploads_prefix: str = "uploads/"
     model_dir: Path = MODEL_DIR
-    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_bytes: int = 25 * 1024 * 1024  # phones write 20 MB JPEGs; Rekognition takes 15 MB from S3
     max_image_pixels: int = 50_000_000  # about a 50-megapixel photo; more is treated as a decompression bomb
     num_threads: int = 1
     face_detection: bool = True
