@@ -53,6 +53,10 @@ def corpus() -> list[tuple[str, bytes, set[str]]]:
     pal.putpalette([0, 0, 0] + [200, 10, 10] * 255)
     anim_webp = io.BytesIO()
     f.convert("RGB").save(anim_webp, format="WEBP", save_all=True, append_images=[f.rotate(10).convert("RGB")])
+    import pillow_heif  # encodes the HEIC cases; the function decodes with pi-heif
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(f.convert("RGB")).save(heic, quality=80)
+    heic, avif = heic.getvalue(), encode(f.convert("RGB"), "AVIF")
     return [
         ("zero.jpg", b"", {"empty"}),
         ("random.jpg", rng.bytes(5000), {"not_an_image"}),
@@ -83,4 +87,10 @@ def corpus() -> list[tuple[str, bytes, set[str]]]:
         ("polyglot.jpg", jpeg + b"PK\x03\x04" + rng.bytes(2000), {"ok"}),
         ("gif-with-script.gif", b"GIF89a/*" + b"<script>alert(1)</script>" * 10, {"corrupt", "not_an_image"}),
         ("text.png", b"<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg'/>", {"not_an_image"}),
+        ("random.heic", rng.bytes(4000), {"not_an_image"}),
+        ("brand-only.heic", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + rng.bytes(500), {"corrupt", "not_an_image"}),
+        ("truncated.heic", heic[: len(heic) // 2], {"corrupt", "not_an_image"}),
+        ("corrupted.heic", _flip_bytes(heic, 0.5, 20), {"ok", "corrupt"}),
+        ("truncated.avif", avif[: len(avif) // 2], {"corrupt", "not_an_image"}),
+        ("heic-named.jpg", heic, {"ok"}),  # the content decides, not the name
     ]

@@ -1,18 +1,19 @@
 """Run inside a fresh interpreter against a built, pruned package (tests/integration/test_template.py).
 
-    python pruned_package_probe.py PACKAGE_DIR FACE_JPEG PHOTO_JPEG
+    python pruned_package_probe.py PACKAGE_DIR FACE_JPEG PHOTO_JPEG UPLOADS_DIR
 
-Imports the package's own app, numpy, Pillow and LiteRT (botocore, boto3 and moto come from the
-environment, as Lambda's runtime provides boto3), classifies the face in every format the trigger
-accepts and the photo through detection, then runs the handler on S3 events (moto) for a face and
-for an upload that is not an image. Prints one JSON line.
+Imports the package's own app, numpy, Pillow, pi-heif and LiteRT (botocore, boto3 and moto come
+from the environment, as Lambda's runtime provides boto3), classifies the face in every format the
+trigger accepts and every upload in UPLOADS_DIR (phone photos the test made: HEIC, AVIF, MPO), the
+photo through detection, then runs the handler on S3 events (moto) for a face and for an upload
+that is not an image. Prints one JSON line.
 """
 import io
 import json
 import sys
 from pathlib import Path
 
-package, face_path, photo_path = sys.argv[1:4]
+package, face_path, photo_path, uploads_dir = sys.argv[1:5]
 sys.path.insert(0, package)
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[1:1] = [str(ROOT), str(ROOT / "tests")]
@@ -48,7 +49,9 @@ out = {"numpy": numpy.__version__, "numpy_file": numpy.__file__,
        "runtimes": [app.CLASSIFIER.model.backend, app.DETECTOR.model.backend],
        "python_bindings_loaded": "libpywrap" in Path("/proc/self/maps").read_text(),
        "formats": {fmt: emotions(encoded(fmt)) for fmt in ("JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP")},
-       "photo": emotions(Path(photo_path).read_bytes())}
+       "photo": emotions(Path(photo_path).read_bytes()),
+       "uploads": {p.name: emotions(p.read_bytes()) for p in sorted(Path(uploads_dir).iterdir())}}
+out["decoders_from_package"] = all(sys.modules[name].__file__.startswith(package) for name in ("PIL", "pi_heif"))
 
 with mock_aws():
     app.s3_client.cache_clear()
