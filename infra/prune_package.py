@@ -13,11 +13,10 @@ ship. This removes, in place:
   and Tk extensions (its AVIF decoder stays: Android cameras write AVIF), the Powertools
   utilities the function does not use (event handler, parser, idempotency, ...), tqdm (a LiteRT
   tool's progress bar);
-- on x86_64, LiteRT's Python bindings (libpywrap_litert_common.so, 18 MB) and what only they
-  import (protobuf, ml_dtypes, flatbuffers, backports.strenum): the function calls LiteRT's C
-  library (libLiteRt.so) directly (function/emotion/runtime.py), as the suite checks on this
-  package. An arm64 package keeps them, so that the Python Interpreter remains a fallback there
-  (it cannot be run here);
+- LiteRT's Python bindings (libpywrap_litert_common.so, 18 MB) and what only they import
+  (protobuf, ml_dtypes, flatbuffers, backports.strenum): the function calls LiteRT's C library
+  (libLiteRt.so) directly (function/emotion/runtime.py), as the suite checks on the x86_64
+  package and infra/check_arm64.sh on arm64 (under emulation, bit-identical to the Interpreter);
 - bundled shared libraries that no extension module left in the package reaches through its
   links (read from the ELF dynamic sections, so a library still needed is never removed; two
   libraries that only link each other, as Pillow's freetype and harfbuzz do, go together);
@@ -64,7 +63,6 @@ PYTHON_BINDINGS = ("ai_edge_litert/libpywrap_litert_common.so", "ai_edge_litert/
                    # imported by ai_edge_litert's Python modules only
                    "google", "protobuf-*.dist-info", "ml_dtypes", "ml_dtypes-*.dist-info",
                    "flatbuffers", "flatbuffers-*.dist-info", "backports", "backports_strenum-*.dist-info")
-X86_64 = 62  # ELF e_machine
 UNUSED_NAMES = ("tests", "__pycache__")  # directories, anywhere
 UNUSED_SUFFIXES = (".pyi", ".pyx", ".pxd")
 BUNDLED_LIB_DIRS = ("numpy.libs", "pillow.libs", "pi_heif.libs")
@@ -124,10 +122,9 @@ def _elf64(path: Path):
 
 
 def remove_python_bindings(root: Path) -> bool:
-    """Remove LiteRT's Python bindings from an x86_64 package; True when removed."""
+    """Remove LiteRT's Python bindings where its C library is there to run the models; True when removed."""
     capi = root / "ai_edge_litert" / "libLiteRt.so"
-    elf = _elf64(capi) if capi.exists() else None
-    if elf is None or elf[1](0x12, 2) != X86_64:  # e_machine
+    if not capi.exists() or _elf64(capi) is None:
         return False
     for pattern in PYTHON_BINDINGS:
         for path in root.glob(pattern):
@@ -233,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     report = prune(args.build_dir)
     print(f"pruned {args.build_dir}: {report['before_mb']} MB -> {report['after_mb']} MB unzipped")
     print(f"  runtime-provided packages removed: {', '.join(report['runtime_provided']) or 'none'}")
-    print(f"  LiteRT's Python bindings removed: {'yes' if report['python_bindings_removed'] else 'no (not x86_64)'}")
+    print(f"  LiteRT's Python bindings removed: {'yes' if report['python_bindings_removed'] else 'no (no libLiteRt.so)'}")
     print(f"  unlinked bundled libraries removed: {', '.join(report['orphan_libraries']) or 'none'}")
     print(f"  shared libraries stripped: {len(report['stripped'])}")
     return 0
