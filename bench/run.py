@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                        "per_million_images_usd": {n: cost_per_million(c["warm"]["face_jpeg"]["p50_ms"], memory)
                                                   for n, c in results["candidates"].items()}}
     results["ratios"] = ratios(results)
+    log("backfill manifest: made-up listings of 10,000 and 100,000 images")
+    from bench.manifest import run as manifest_scale
+    results["manifest_scale"] = manifest_scale([10_000, 100_000], "outdated")
     if not args.quick:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -386,6 +389,17 @@ def markdown(r: dict, args) -> str:
               "requests and time spent on S3 calls are extra and the same for every candidate.", "",
               "| candidate | USD per million images |", "|---|---|"]
     lines += [f"| `{n}` | {v:.2f} |" for n, v in cost["per_million_images_usd"].items()]
+    if r.get("manifest_scale"):
+        lines += ["", "## Backfill manifest at scale", "",
+                  "`python -m bench.manifest`: a made-up bucket listing (pages of 1,000 keys, as ListObjectsV2 "
+                  "returns them; every other image has its result beside it) streamed by `infra.backfill` into a "
+                  "CSV manifest on disk, each size in a fresh process. Python's peak is measured by tracemalloc on "
+                  "a second pass; the time is the first pass's.", "",
+                  "| images | objects listed | manifest | time | objects/s | Python peak | process peak RSS |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {m['images']:,} | {m['objects_listed']:,} | {m['manifest_mb']} MB | {m['seconds']:.2f} s | "
+                  f"{m['objects_per_s']:,} | {m['python_peak_mb']} MB | {m['peak_rss_mb']} MB |"
+                  for m in r["manifest_scale"]]
     return "\n".join(lines) + "\n"
 
 

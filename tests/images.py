@@ -69,3 +69,16 @@ def s3_event(*objects: tuple[str, str, int, str]) -> dict:
         }
         for bucket, key, size, etag in objects
     ]}
+
+
+def batch_event(bucket: str, key: str, schema: str = "2.0", user_arguments: dict | None = None,
+                version_id: str | None = None) -> dict:
+    """An S3 Batch Operations invocation (one task, as Batch Operations sends); the key URL-encoded."""
+    task = {"taskId": "dGFzay0x", "s3Key": quote_plus(key, safe="/"), "s3VersionId": version_id}
+    if schema == "1.0":
+        task["s3BucketArn"] = f"arn:aws:s3:::{bucket}"
+        job = {"id": "job-1"}
+    else:
+        task["s3Bucket"] = bucket
+        job = {"id": "job-1", "userArguments": user_arguments}
+    return {"invocationSchemaVersion": schema, "invocationId": "aW52b2NhdGlvbi0x", "job": job, "tasks": [task]}

@@ -222,3 +222,40 @@ def test_sam_builder_asks_for_every_manylinux_tag_up_to_the_runtimes_glibc():
     for arch, machine in (("arm64", "aarch64"), ("x86_64", "x86_64")):
         assert f"manylinux_2_27_{machine}" in platforms[arch]
         assert platforms[arch][-1] == f"manylinux_2_34_{machine}"
+
+
+def test_batch_operations_role_is_least_privilege():
+    role = RESOURCES["BatchOperationsRole"]["Properties"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "batchoperations.s3.amazonaws.com"},
+                      "Action": "sts:AssumeRole",
+                      "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]
+    allowed = {}
+    for policy in role["Policies"]:
+        for st in policy["PolicyDocument"]["Statement"]:
+            assert st["Effect"] == "Allow"
+            for action in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
+                assert "*" not in action
+                allowed[action] = st["Resource"]
+    bucket_arn = "arn:${AWS::Partition}:s3:::" + RESOURCES["UploadBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+    assert allowed == {
+        "lambda:InvokeFunction": {"Fn::GetAtt": ["EmotionFunction", "Arn"]},
+        "s3:GetObject": {"Fn::Sub": bucket_arn + "/${BackfillPrefix}manifests/*"},
+        "s3:GetObjectVersion": {"Fn::Sub": bucket_arn + "/${BackfillPrefix}manifests/*"},
+        "s3:PutObject": {"Fn::Sub": bucket_arn + "/${BackfillPrefix}reports/*"},
+        "s3:GetBucketLocation": {"Fn::Sub": bucket_arn},
+    }
+    outputs = TEMPLATE_DOC["Outputs"]
+    assert outputs["BatchOperationsRoleArn"]["Value"] == {"Fn::GetAtt": ["BatchOperationsRole", "Arn"]}
+    assert outputs["BackfillPrefix"]["Value"] == {"Ref": "BackfillPrefix"}
+
+
+def test_backfill_files_can_never_trigger_the_function():
+    """Manifests (.csv) and reports (.csv, .json) live under BackfillPrefix, outside the uploads prefix."""
+    backfill = parameter_defaults(TEMPLATE_DOC)["BackfillPrefix"]
+    assert not backfill.startswith(PREFIX) and not PREFIX.startswith(backfill)
+    for key in (f"{backfill}manifests/job.csv", f"{backfill}reports/job-1/results/a.csv",
+                f"{backfill}reports/job-1/manifest.json", f"{backfill}manifests/photo.jpg"):
+        assert not _triggers(key)
+    rules = {r["Id"]: r for r in RESOURCES["UploadBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireBackfillFiles"]["Prefix"] == {"Ref": "BackfillPrefix"}

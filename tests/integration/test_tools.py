@@ -84,3 +84,10 @@ def test_gpu_scripts_parse_and_the_pack_tool_explains_itself():
     out = subprocess.run([sys.executable, "-m", "train.gpu.pack", "--help"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     assert "pack" in out and "unpack" in out
+
+
+def test_manifest_benchmark_counts_its_made_up_listing():
+    from bench.manifest import measure
+    out = measure(2500, "only-missing")  # every other image has a result: 1,250 without
+    assert (out["objects_listed"], out["tasks"]) == (2500 + 1250, 1250)
+    assert out["manifest_mb"] > 0 and out["python_peak_mb"] < 5
