@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+
+from bench.worker import peak_rss_mb  # VmHWM: ru_maxrss would carry over a large parent's peak
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +68,7 @@ def measure(images: int, mode: str) -> dict:
     return {"images": images, "mode": mode, "objects_listed": plan.listed, "tasks": plan.selected,
             "manifest_mb": round(manifest_bytes / 2**20, 2), "seconds": round(seconds, 3),
             "objects_per_s": round(plan.listed / seconds), "python_peak_mb": round(peak / 2**20, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def run(sizes: list[int], mode: str) -> list[dict]:
