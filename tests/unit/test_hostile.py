@@ -20,23 +20,32 @@ BUCKET = "hostile"
 CORPUS = corpus()
 TIME_LIMIT_S = 5.0  # per upload, far below the function's 30 s timeout
 MEMORY_LIMIT_MB = 1024  # the template's default memory size
+# A fresh handler process before any upload: Python, imports, both models (bench/RESULTS.md: 63 MB
+# before a photo, 74 MB warm), rounded up. The corpus's own peak must fit beside it.
+HANDLER_BASELINE_MB = 100
 
 
-def reset_peak_rss() -> None:
-    """Start this process's peak-RSS count afresh (Linux: "5" to clear_refs resets VmHWM), so
-    what an earlier test needed (the 48 MP phone photos) is not charged to the corpus."""
+def _status_mb(field: str) -> float | None:
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith(field)).split()[1]) / 1024
+    except (OSError, StopIteration):
+        return None
+
+
+def reset_peak_rss() -> float:
+    """Start this process's peak-RSS count afresh (Linux: "5" to clear_refs resets VmHWM to the
+    current RSS) and return that RSS, so that what earlier tests left in this long-lived pytest
+    process is not charged to the corpus."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
-        pass
+        return 0.0
+    return _status_mb("VmRSS:") or 0.0
 
 
 def peak_rss_mb() -> float:
-    try:
-        status = Path("/proc/self/status").read_text()
-        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _status_mb("VmHWM:") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def test_hostile_corpus_gets_the_right_outcomes(app):
@@ -44,7 +53,7 @@ def test_hostile_corpus_gets_the_right_outcomes(app):
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
     outcomes = {}
-    reset_peak_rss()
+    start_mb = reset_peak_rss()
     for name, data, expected in CORPUS:
         key = f"uploads/hostile/{name}"
         etag = s3.put_object(Bucket=BUCKET, Key=key, Body=data)["ETag"].strip('"')
@@ -56,9 +65,9 @@ def test_hostile_corpus_gets_the_right_outcomes(app):
         outcomes[name] = outcome
         assert outcome in expected, (name, outcome, result.get("error"))
         assert elapsed < TIME_LIMIT_S, (name, elapsed)
-    peak_mb = peak_rss_mb()
-    assert peak_mb < MEMORY_LIMIT_MB, peak_mb
-    print(f"{len(outcomes)} hostile inputs: {outcomes}; peak RSS {peak_mb:.0f} MB")
+    peak_mb = peak_rss_mb() - start_mb  # what the corpus itself needed above what was there
+    assert HANDLER_BASELINE_MB + peak_mb < MEMORY_LIMIT_MB, peak_mb
+    print(f"{len(outcomes)} hostile inputs: {outcomes}; peak RSS {peak_mb:.0f} MB above {start_mb:.0f} MB")
 
 
 @pytest.mark.parametrize("key", ["uploads/../../etc/passwd.jpg", "uploads/./a/../b.jpg", "uploads//x.png"])
