@@ -160,9 +160,8 @@ def package_sizes(log, with_tensorflow: bool) -> dict:
     sam = ROOT / ".venv-sam" / "bin" / "sam"
     build = CACHE / "sam-build"
     log("sam build (x86_64) for the package size")
-    # sam build looks for the runtime's python3.13 on PATH: this environment's comes first.
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    sh([str(sam), "build", "--build-dir", str(build)], cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": path})
+    from infra.stack import sam_cli_environment
+    sh([str(sam), "build", "--build-dir", str(build)], cwd=ROOT, env=sam_cli_environment())
     fn = build / "EmotionFunction"
     raw = {"unzipped_mb": round(dir_size(fn) / 2**20, 1),
            "zipped_mb": round(zipped_size(fn, CACHE / "ours-sam-build.zip") / 2**20, 1),

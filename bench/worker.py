@@ -216,8 +216,8 @@ def main() -> None:
                "face_images_per_s": round(len(face_t) / sum(face_t), 1)}
     elif args.mode == "photo":
         out = one_photo(cand, args.file)
-    elif args.mode == "accuracy7":
-        out = accuracy7(cand, args.data)
+    elif args.mode == "accuracy7":  # a seven-label model (MODEL_NAME=emotion7) on all seven emotions
+        out = accuracy(cand, args.data, SEVEN)
     else:
         out = accuracy(cand, args.data)
     out.update(candidate=args.candidate, interpreter=getattr(cand, "interpreter", ""),
@@ -248,35 +248,19 @@ def one_photo(cand: Candidate, path: Path) -> dict:
             "emotions": [f["emotion"] for f in faces], "rss_before_mb": before}
 
 
-def accuracy(cand: Candidate, data: Path) -> dict:
-    """Four-emotion validation accuracy (for a seven-class net: argmax over the four), and a digest
-    of every probability, so that two environments' outputs can be compared exactly."""
-    index = [cand.labels.index(c) for c in FOUR]
+def accuracy(cand: Candidate, data: Path, classes: tuple[str, ...] = FOUR) -> dict:
+    """Validation accuracy over ``classes`` (a model with more labels: argmax over these), and a
+    digest of every probability, so that two environments' outputs can be compared exactly."""
+    index = [cand.labels.index(c) for c in classes]
     correct = total = 0
     digest = hashlib.sha256()
-    for k, emotion in enumerate(FOUR):
+    for k, emotion in enumerate(classes):
         for path in sorted((data / "validation" / emotion).iterdir()):
             probs = cand.classify(path.read_bytes())
             digest.update(json.dumps([round(float(p), 9) for p in probs]).encode())
-            guess = max(range(4), key=lambda j: probs[index[j]])
-            correct += guess == k
+            correct += max(range(len(classes)), key=lambda j: probs[index[j]]) == k
             total += 1
-    return {"accuracy_4": round(correct / total, 4), "images": total, "scores_sha256": digest.hexdigest()}
-
-
-def accuracy7(cand: Candidate, data: Path) -> dict:
-    """Seven-emotion validation accuracy of a seven-label model (MODEL_NAME=emotion7), with the
-    same digest of every probability."""
-    correct = total = 0
-    digest = hashlib.sha256()
-    for emotion in SEVEN:
-        for path in sorted((data / "validation" / emotion).iterdir()):
-            probs = cand.classify(path.read_bytes())
-            digest.update(json.dumps([round(float(p), 9) for p in probs]).encode())
-            correct += cand.labels[max(range(len(probs)), key=probs.__getitem__)] == emotion
-            total += 1
-    return {"accuracy_7": round(correct / total, 4), "images": total, "scores_sha256": digest.hexdigest()}
-
+    return {f"accuracy_{len(classes)}": round(correct / total, 4), "images": total, "scores_sha256": digest.hexdigest()}
 
 if __name__ == "__main__":
     main()

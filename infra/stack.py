@@ -5,6 +5,8 @@ The local pipeline and the tests configure the stand-in bucket from the same tem
 """
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 FUNCTION_ID = "EmotionFunction"
+
+
+def sam_cli_environment() -> dict[str, str]:
+    """The environment to run the SAM CLI in: no telemetry, and this interpreter's folder first on
+    PATH, since `sam build` looks for the runtime's python3.13 there (the Makefile does the same)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": path}
 
 
 class _CfnLoader(yaml.SafeLoader):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.stack import ROOT, TEMPLATE, load_template, parameter_defaults, trigger_rules
+from infra.stack import ROOT, TEMPLATE, load_template, parameter_defaults, sam_cli_environment, trigger_rules
 
 sys.path.insert(0, str(ROOT / "function"))
 from emotion.settings import IMAGE_EXTENSIONS, Settings  # noqa: E402
@@ -28,10 +28,7 @@ def sam_cli() -> str:
 
 
 def run(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
-    # sam build looks for the runtime's python3.13 on PATH: this environment's comes first.
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=sam_cli_environment())
 
 
 def test_cfn_lint_passes():
