@@ -13,7 +13,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of progress output
 
-from .config import DEFAULT_CLASSES, DEFAULT_DATA_DIR, SEED  # noqa: E402
+from .config import DEFAULT_CLASSES, DEFAULT_DATA_DIR, PREPROCESSING, SEED  # noqa: E402
 from .data import DatasetError, parse_classes  # noqa: E402
 
 REPORTS_DIR = Path("reports")
@@ -28,6 +28,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="comma-separated FER2013 emotions to use (default: %(default)s)")
     p.add_argument("--limit", type=int, default=None,
                    help="read at most this many images per class and split (quick runs, tests)")
+    p.add_argument("--preprocessing", default=",".join(PREPROCESSING),
+                   help="comma-separated steps every face goes through before the model sees it, in training, "
+                        "evaluation, quantization and the function (recorded in the model's metadata); "
+                        "'equalize_hist' is OpenCV's histogram equalization, which FER2013's files already had; "
+                        "'none' for no step (default: %(default)s)")
 
 
 def _fit_flags(p: argparse.ArgumentParser) -> None:
@@ -80,6 +85,14 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distill-temperature", type=float, default=2.0,
                    help="soften the teacher's probabilities p to p ** (1 / T), renormalized; 1 keeps them "
                         "(default: %(default)s)")
+    p.add_argument("--photo", action="store_true",
+                   help="photographic augmentation before the model's own: exposure, gamma and contrast, "
+                        "sharpening and blur, lower resolution, JPEG quality, noise, shear and aspect "
+                        "(train/photo.py), each face preprocessed again afterwards")
+    p.add_argument("--ferplus", choices=("off", "soft", "drop"), default="off",
+                   help="FER+'s ten votes per image (ferplus.csv in --data): 'soft' trains on the share of votes "
+                        "for each class; 'drop' leaves out images whose FER+ majority names another emotion "
+                        "(default: %(default)s)")
     p.add_argument("--no-imagenet", action="store_true",
                    help="do not try to download ImageNet weights for the transfer models")
     p.add_argument("--runs", type=Path, default=RUNS_DIR,
@@ -96,14 +109,16 @@ def _fit_config(args, model: str):
                      mixup=args.mixup, augmentation=args.augmentation,
                      average_from=args.average_from, distill_from=args.distill_from,
                      distill_tta=args.distill_tta, distill_weight=args.distill_weight,
-                     distill_temperature=args.distill_temperature)
+                     distill_temperature=args.distill_temperature, photo=args.photo, ferplus=args.ferplus)
 
 
 def _load(args, splits=("train", "validation")):
-    from .data import load_split
+    from .data import load_split, parse_preprocessing
     classes = parse_classes(args.classes)
-    print(f"loading {', '.join(splits)} from {args.data} for {', '.join(classes)}")
-    return classes, [load_split(args.data, s, classes, args.limit) for s in splits]
+    steps = parse_preprocessing(args.preprocessing)
+    print(f"loading {', '.join(splits)} from {args.data} for {', '.join(classes)}"
+          + (f", preprocessed with {', '.join(steps)}" if steps else ""))
+    return classes, [load_split(args.data, s, classes, args.limit, steps) for s in splits]
 
 
 def cmd_report(args) -> None:

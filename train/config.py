@@ -11,6 +11,9 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "fe
 TRAIN_SPLIT = "train"
 VALIDATION_SPLIT = "validation"
 
+# FER2013's files are histogram-equalized (its README): faces from elsewhere are equalized alike.
+PREPROCESSING = ("equalize_hist",)
+
 IMAGE_SIZE = 48  # FER2013 crops are 48x48 grayscale
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

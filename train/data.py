@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .config import EMOTIONS, IMAGE_SIZE, IMAGE_SUFFIXES
+from .function_code import preprocessing
 
 
 class DatasetError(ValueError):
@@ -24,6 +25,7 @@ class Split:
     labels: np.ndarray  # int32, (N,), index into ``classes``
     classes: tuple[str, ...]
     paths: list[Path]
+    preprocessing: tuple[str, ...] = ()  # applied to ``images`` already (function/emotion/preprocessing.py)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -47,16 +49,29 @@ def parse_classes(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(e for e in EMOTIONS if e in names)
 
 
-def load_image(path: Path, size: int = IMAGE_SIZE) -> np.ndarray:
+def parse_preprocessing(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Turn ``"equalize_hist"`` (or a list; ``"none"`` or empty for no step) into validated steps."""
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = [n.strip() for n in names if n.strip() and n.strip() != "none"]
+    try:
+        return preprocessing.steps_from_metadata(names)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
+
+
+def load_image(path: Path, size: int = IMAGE_SIZE, steps: tuple[str, ...] = ()) -> np.ndarray:
+    """One face as the model sees it: gray, ``size`` x ``size``, through the model's preprocessing."""
     with Image.open(path) as im:
         im = im.convert("L")
         if im.size != (size, size):
             im = im.resize((size, size), Image.Resampling.BILINEAR)
-        return np.asarray(im, dtype=np.uint8)
+        return preprocessing.apply(np.asarray(im, dtype=np.uint8), steps).astype(np.uint8)
 
 
-def load_split(data_dir: Path, split: str, classes: tuple[str, ...], limit: int | None = None) -> Split:
-    """Read ``data_dir/split/<class>/*`` for the given classes.
+def load_split(data_dir: Path, split: str, classes: tuple[str, ...], limit: int | None = None,
+               steps: tuple[str, ...] = ()) -> Split:
+    """Read ``data_dir/split/<class>/*`` for the given classes, each image through ``steps``
+    (the model's preprocessing, as the function applies it).
 
     ``limit`` caps images per class (for quick runs and tests).
     """
@@ -74,11 +89,11 @@ def load_split(data_dir: Path, split: str, classes: tuple[str, ...], limit: int 
         if not files:
             raise DatasetError(f"no images in {folder}")
         for path in files:
-            images.append(load_image(path))
+            images.append(load_image(path, steps=steps))
             labels.append(index)
             paths.append(path)
     x = np.stack(images)[..., None]
-    return Split(x, np.asarray(labels, dtype=np.int32), classes, paths)
+    return Split(x, np.asarray(labels, dtype=np.int32), classes, paths, tuple(steps))
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:

@@ -18,7 +18,9 @@ import numpy as np
 
 from . import zoo
 from .config import BATCH_SIZE, SEED
+from . import ferplus
 from .data import Split, class_weights
+from .photo import PhotoAugmentation
 from .plots import plot_learning_curves
 
 AVERAGED_CHECKPOINT = "average.keras"  # the weight average of a run with ``average_from``
@@ -48,6 +50,8 @@ class FitConfig:
     distill_tta: str = "mirror-zoom"  # test-time views the teacher's probabilities are averaged over
     distill_weight: float = 0.5  # the teacher's share of each training target; the one-hot label has the rest
     distill_temperature: float = 2.0  # softens the teacher's probabilities: p ** (1 / T), renormalized
+    photo: bool = False  # photographic augmentation (train/photo.py) before the model's own layer
+    ferplus: str = "off"  # FER+ votes: "soft" targets, "drop" images the annotators read differently, "off"
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -92,16 +96,19 @@ class BudgetCosine(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-class MixupBatches(keras.utils.PyDataset):
-    """Training batches in which every image is blended with another of the batch, labels alike
-    (mixup, Zhang et al. 2018): a regularizer for a network that fits the training set long
-    before the validation set. NumPy only, so it runs under any Keras backend."""
+class TrainingBatches(keras.utils.PyDataset):
+    """Shuffled training batches, each image through the photographic augmentation (and the
+    model's preprocessing again) when ``photo`` is given, then blended with another image of the
+    batch, labels alike, when ``mixup`` > 0 (mixup, Zhang et al. 2018: a regularizer for a
+    network that fits the training set long before the validation set). NumPy only, so it runs
+    under any Keras backend."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, alpha: float, seed: int,
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, mixup: float = 0.0,
+                 photo: PhotoAugmentation | None = None, steps: tuple[str, ...] = (),
                  weights: np.ndarray | None = None):
         super().__init__()
         self.x, self.y, self.w = x, y, weights
-        self.batch_size, self.alpha = batch_size, alpha
+        self.batch_size, self.alpha, self.photo, self.steps = batch_size, mixup, photo, steps
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(x))
 
@@ -110,16 +117,18 @@ class MixupBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        lam = self.rng.beta(self.alpha, self.alpha, size=len(idx)).astype("float32")
-        partner = self.rng.permutation(len(idx))
-        x = self.x[idx].astype("float32")
+        x = self.x[idx]
+        x = (self.photo(x, self.rng, self.steps) if self.photo else x).astype("float32")
         y = self.y[idx].astype("float32")
-        x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
-        y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
-        if self.w is None:
-            return x, y
-        w = self.w[idx]
-        return x, y, (lam * w + (1 - lam) * w[partner]).astype("float32")
+        w = self.w[idx] if self.w is not None else None
+        if self.alpha:
+            lam = self.rng.beta(self.alpha, self.alpha, size=len(idx)).astype("float32")
+            partner = self.rng.permutation(len(idx))
+            x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
+            y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
+            if w is not None:
+                w = lam * w + (1 - lam) * w[partner]
+        return (x, y) if w is None else (x, y, w.astype("float32"))
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.x))
@@ -275,7 +284,13 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
         log_path.unlink(missing_ok=True)
     pretrained = bool(getattr(model, "pretrained", False))
 
-    y_train = keras.utils.to_categorical(train.labels, n_classes)
+    # FER+ votes: soft targets, or fewer images; the dataset root is the one the split came from.
+    y_train, kept, votes = ferplus.targets(train, Path(train.paths[0]).parents[2], cfg.ferplus)
+    if votes:
+        print(f"FER+ {cfg.ferplus}: {votes['with_votes']} of {votes['images']} images have votes, the majority "
+              f"disagrees with the folder on {votes['majority_disagrees']}; training on {votes['kept']}")
+    train = Split(train.images[kept], train.labels[kept], train.classes, [train.paths[i] for i in kept],
+                  train.preprocessing)
     if cfg.distill_from:
         taught = teacher_targets(cfg.distill_from, train, cfg.distill_tta, cfg.distill_temperature)
         print(f"targets: {cfg.distill_weight:.0%} from {cfg.distill_from} ({cfg.distill_tta} views, temperature "
@@ -300,9 +315,10 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
         callbacks.append(average)
 
     weights = class_weights(train.labels, n_classes) if cfg.class_weights else None
-    if cfg.mixup:
+    if cfg.mixup or cfg.photo:
         per_image = np.array([weights[i] for i in train.labels], "float32") if weights else None
-        inputs = dict(x=MixupBatches(train.images, y_train, cfg.batch_size, cfg.mixup, cfg.seed, per_image))
+        inputs = dict(x=TrainingBatches(train.images, y_train, cfg.batch_size, cfg.seed, cfg.mixup,
+                                        PhotoAugmentation() if cfg.photo else None, train.preprocessing, per_image))
     else:
         inputs = dict(x=train.images.astype("float32"), y=y_train, batch_size=cfg.batch_size, class_weight=weights)
 
@@ -333,6 +349,7 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     summary = {
         "model": cfg.model,
         "classes": list(train.classes),
+        "preprocessing": list(train.preprocessing),
         "params": int(model.count_params()),
         "pretrained": pretrained,
         "val_loss": round(val_loss, 4),
@@ -343,6 +360,8 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
         "checkpoint": checkpoint,
         "config": asdict(cfg),
     }
+    if votes:
+        summary["ferplus"] = votes
     if averaged:
         summary["weight_average"] = {"val_loss": round(averaged[0], 4), "val_acc": round(averaged[1], 4),
                                      "epochs": average.count}

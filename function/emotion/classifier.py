@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .preprocessing import apply as preprocess, steps_from_metadata
 from .runtime import load_model
 from .views import face_views, views_from_metadata
 
@@ -52,6 +53,8 @@ class EmotionClassifier:
         self.sha256 = actual
         # Test-time augmentation recorded with the model: the views whose probabilities are averaged.
         self.views = views_from_metadata(self.metadata.get("test_time_augmentation"))
+        # And what the model expects of a crop's pixels (equalization, for FER2013-trained models).
+        self.preprocessing = steps_from_metadata(self.metadata.get("preprocessing"))
 
         self.model = load_model(model_path, num_threads, backend)
         # Everything about the input comes from the model itself, not from constants here.
@@ -90,7 +93,8 @@ class EmotionClassifier:
         return raw.astype(np.float64)
 
     def predict(self, pixels: np.ndarray) -> Prediction:
-        views = face_views(pixels, self.views)
+        """``pixels``: a face crop at the input size (HxW, 0..255), before the model's preprocessing."""
+        views = face_views(preprocess(pixels, self.preprocessing), self.views)
         probs = sum(self._probabilities(view) for view in views) / len(views)
         probs = np.clip(probs, 0.0, None)
         total = probs.sum()

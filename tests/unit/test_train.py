@@ -110,11 +110,11 @@ def test_time_budget_stops_training(tiny_data, tmp_path):
 
 
 def test_mixup_blends_images_and_labels_alike():
-    from train.training import MixupBatches
+    from train.training import TrainingBatches
     # Class 0 images are black, class 1 white: a blended pixel's brightness is its class-1 share.
     x = np.concatenate([np.zeros((8, 48, 48, 1)), np.full((8, 48, 48, 1), 255.0)]).astype("uint8")
     y = keras.utils.to_categorical([0] * 8 + [1] * 8, 2)
-    batches = MixupBatches(x, y, batch_size=5, alpha=0.4, seed=0, weights=np.arange(16, dtype="float32"))
+    batches = TrainingBatches(x, y, batch_size=5, seed=0, mixup=0.4, weights=np.arange(16, dtype="float32"))
     assert len(batches) == 4
     xb, yb, wb = batches[0]
     assert xb.shape == (5, 48, 48, 1) and yb.shape == (5, 2) and wb.shape == (5,)
@@ -518,3 +518,50 @@ def test_recalibrate_step_saves_the_model_and_its_record_with_the_new_figures(ti
     probs = keras.models.load_model(out).predict(val.images.astype("float32"), verbose=0)
     assert record["val_acc"] == round(float((probs.argmax(1) == val.labels).mean()), 4)
     assert record["val_acc"] == done["validation_after"]["val_acc"] and record["model"] == "complex_cnn_1"
+
+
+def test_photo_augmentation_degrades_then_preprocesses_every_face(tiny_data):
+    from train.photo import PhotoAugmentation
+    from train.training import TrainingBatches
+    from emotion.preprocessing import equalize_hist
+    steps = ("equalize_hist",)
+    train = load_split(tiny_data, "train", ("happy", "sad"), steps=steps)
+    assert train.preprocessing == steps
+    for image in train.images:  # loaded as the function sees a face: equalized
+        np.testing.assert_array_equal(equalize_hist(image[..., 0]), image[..., 0])
+    always = PhotoAugmentation(exposure=1, sharpen=0, blur=1, resolution=1, jpeg=1, noise=1, pose=1)
+    y = keras.utils.to_categorical(train.labels, 2)
+    x, _ = TrainingBatches(train.images, y, batch_size=8, seed=0, photo=always, steps=steps)[0]
+    assert x.shape == (8, 48, 48, 1) and x.dtype == np.float32
+    originals = train.images[np.sort(np.arange(8))]
+    assert np.abs(np.sort(x.reshape(8, -1), 1) - np.sort(originals.reshape(8, -1), 1)).mean() > 0  # degraded
+    for image in x.astype(np.uint8):  # and preprocessed again afterwards
+        np.testing.assert_array_equal(equalize_hist(image[..., 0]), image[..., 0])
+    never = PhotoAugmentation(exposure=0, sharpen=0, blur=0, resolution=0, jpeg=0, noise=0, pose=0)
+    np.testing.assert_array_equal(never(train.images, np.random.default_rng(0), steps), train.images)
+
+
+def _write_ferplus(root, rows):
+    header = "file,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF,pixel_mad\n"
+    (root / "ferplus.csv").write_text(header + "".join(f"{f},{','.join(map(str, v))},1.0\n" for f, v in rows))
+
+
+def test_ferplus_votes_become_soft_targets_or_drop_disagreements(tiny_data):
+    from train import ferplus
+    train = load_split(tiny_data, "train", ("happy", "sad"))
+    happy0, happy1 = "train/happy/0.jpg", "train/happy/1.jpg"
+    #            neutral happiness surprise sadness anger disgust fear contempt unknown NF
+    _write_ferplus(tiny_data, [(happy0, (0, 6, 0, 2, 2, 0, 0, 0, 0, 0)),   # mostly happy
+                               (happy1, (0, 1, 0, 7, 0, 0, 0, 0, 2, 0))])  # the annotators saw sadness
+    index = {"/".join(p.parts[-3:]): i for i, p in enumerate(train.paths)}
+    y, kept, stats = ferplus.targets(train, tiny_data, "soft")
+    assert len(kept) == len(train) and stats["with_votes"] == 2 and stats["majority_disagrees"] == 1
+    np.testing.assert_allclose(y[index[happy0]], [6 / 8, 2 / 8])  # anger's votes are no class of this model
+    np.testing.assert_allclose(y[index[happy1]], [1 / 8, 7 / 8])
+    np.testing.assert_allclose(y[index["train/happy/2.jpg"]], [1, 0])  # no votes: the folder's label
+    y, kept, stats = ferplus.targets(train, tiny_data, "drop")
+    assert index[happy1] not in kept and index[happy0] in kept and len(kept) == len(train) - 1
+    assert y.shape == (len(train) - 1, 2) and set(y.sum(1)) == {1.0}
+    y, kept, _ = ferplus.targets(train, tiny_data, "off")
+    assert len(kept) == len(train)
+    (tiny_data / "ferplus.csv").unlink()

@@ -1,0 +1,72 @@
+"""FER+'s ten annotator votes per FER2013 image (``ferplus.csv`` beside the dataset) as targets.
+
+FER2013's folder labels are one person's call; FER+ asked ten (Barsoum et al. 2016), and their
+majority agrees with the folder on 63% of the matched files. Two ways to use the votes:
+``soft``: the target is the share of votes for each of the model's classes (Barsoum's
+"probabilistic label distribution"), the one-hot folder label where the votes name none of them;
+``drop``: the one-hot folder label, but images whose FER+ majority names another emotion, or no
+face, leave the training set. Files FER+ has no row for keep their folder label either way.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .data import Split
+
+FILE_NAME = "ferplus.csv"
+MODES = ("off", "soft", "drop")
+# FER+'s columns under the project's label names; contempt, unknown and NF (not a face) have none.
+COLUMNS = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise", "sadness": "sad",
+           "anger": "angry", "disgust": "disgust", "fear": "fear"}
+VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+
+
+def read_votes(data_dir: Path) -> dict[str, dict[str, int]]:
+    """``split/emotion/file.jpg`` -> vote count per FER+ column."""
+    path = Path(data_dir) / FILE_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"no FER+ votes at {path}")
+    with path.open() as f:
+        return {row["file"]: {c: int(row[c]) for c in VOTE_COLUMNS} for row in csv.DictReader(f)}
+
+
+def _key(path: Path) -> str:
+    return "/".join(Path(path).parts[-3:])
+
+
+def targets(split: Split, data_dir: Path, mode: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Training targets (N, classes) float32 and the indices of the images kept, plus counts for the log."""
+    n_classes = len(split.classes)
+    onehot = np.eye(n_classes, dtype=np.float32)[split.labels]
+    if mode == "off":
+        return onehot, np.arange(len(split)), {}
+    if mode not in MODES:
+        raise ValueError(f"unknown FER+ mode {mode!r}: use one of {', '.join(MODES)}")
+    votes = read_votes(data_dir)
+    own = {label: column for column, label in COLUMNS.items()}
+    y, keep = onehot.copy(), []
+    matched = disagree = 0
+    for i, path in enumerate(split.paths):
+        row = votes.get(_key(path))
+        if row is None:
+            keep.append(i)
+            continue
+        matched += 1
+        majority = max(VOTE_COLUMNS, key=lambda c: row[c])
+        agrees = COLUMNS.get(majority) == split.classes[split.labels[i]]
+        disagree += not agrees
+        if mode == "drop":
+            if agrees:
+                keep.append(i)
+            continue
+        counts = np.array([row[own[c]] for c in split.classes], dtype=np.float32)
+        if counts.sum() > 0:
+            y[i] = counts / counts.sum()
+        keep.append(i)
+    keep = np.asarray(keep)
+    stats = {"mode": mode, "images": len(split), "with_votes": matched, "majority_disagrees": disagree,
+             "kept": int(len(keep))}
+    return y[keep], keep, stats
