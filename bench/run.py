@@ -35,6 +35,7 @@ PREVIOUS_PINS = ["ai-edge-litert==1.4.0", "numpy==2.2.6", "pillow==12.2.0",
                  "aws-lambda-powertools[tracer]==3.37.0", "boto3==1.43.11"]
 KERAS_MODEL = ROOT / "models" / "complex_cnn_1-4class.keras"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
+REAL_PHOTOS = ROOT.parent / "shared" / "data" / "real"  # bench/realphotos.py writes reports/realphotos/
 FER_VERSION = "25.10.3"
 # tflite-runtime 2.14 has no wheel for Python 3.13: its candidates keep a Python 3.11 of their own.
 OLD_PYTHON = "3.11"
@@ -266,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     log("backfill manifest: made-up listings of 10,000 and 100,000 images")
     from bench.manifest import run as manifest_scale
     results["manifest_scale"] = manifest_scale([10_000, 100_000], "outdated")
+    if not args.quick and REAL_PHOTOS.exists():
+        log("real photographs, beside the fer package (python -m bench.realphotos)")
+        from bench.realphotos import main as real_photos
+        real_photos(["--real", str(REAL_PHOTOS)])
     if not args.quick:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

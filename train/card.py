@@ -84,6 +84,31 @@ def model_section(meta: dict, report: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def real_photos_section(meta: dict, realphotos: dict | None) -> str:
+    """What users get on photographs (bench/realphotos.py's committed results), and where it is weak."""
+    task = realphotos and realphotos["report"].get(meta["name"])
+    if not task:
+        return ""
+    measured = realphotos["versions"].get(meta["name"])
+    lines = ["", f"### On real photographs (`python -m bench.realphotos`, {realphotos['date']}, {meta['name']} "
+             f"{measured}{'' if measured == meta['version'] else ': NOT this version, rerun it'})", "",
+             "End to end: face detection, the largest face's label; no face found counts wrong. Beside it, the "
+             f"`fer` package {realphotos.get('fer_version') or ''} (Haar cascade + mini-Xception).", "",
+             "| set | images | accuracy | macro-F1 | no face found | fer accuracy | weakest classes (recall) |",
+             "|---|---|---|---|---|---|---|"]
+    for name, row in task.items():
+        s, f = row["service"], row.get("fer")
+        c = s["confusion"]
+        recalls = {r: c["counts"][i][c["columns"].index(r)] / max(1, sum(c["counts"][i])) for i, r in enumerate(c["rows"])}
+        weak = ", ".join(f"{k} {v:.2f}" for k, v in sorted(recalls.items(), key=lambda kv: kv[1])[:2] if v < 0.7)
+        lines.append(f"| {name} | {s['images']} | {s['accuracy']:.3f} | {s['macro_f1']:.3f} | {s['no_face']} | "
+                     f"{f['accuracy']:.3f} | {weak or 'none below 0.70'} |" if f else
+                     f"| {name} | {s['images']} | {s['accuracy']:.3f} | {s['macro_f1']:.3f} | {s['no_face']} | | {weak} |")
+    lines += ["", f"Confusion matrices: [reports/realphotos/{meta['name']}-confusion.png]"
+              f"(../reports/realphotos/{meta['name']}-confusion.png)."]
+    return "\n".join(lines) + "\n"
+
+
 def data_figures(report_path: Path) -> dict:
     r = json.loads(report_path.read_text())
     return {"train": r["splits"]["train"]["images"], "validation": r["splits"]["validation"]["images"],
@@ -93,15 +118,18 @@ def data_figures(report_path: Path) -> dict:
 
 
 def write_card(model_dir: Path, reports_dir: Path, out: Path,
-               data_report: Path = Path("reports/data/report.json")) -> Path:
+               data_report: Path = Path("reports/data/report.json"),
+               realphotos: Path = Path("reports/realphotos/realphotos.json")) -> Path:
     figures = data_figures(data_report)
+    real = json.loads(realphotos.read_text()) if realphotos.exists() else None
     sections = []
     for meta_path in sorted(model_dir.glob("*.json")):
         meta = json.loads(meta_path.read_text())
         if "labels" not in meta or "metrics" not in meta:
             continue  # the face detector's metadata, or an unfinished model
         report_path = reports_dir / f"{meta['name']}.json"
-        sections.append(model_section(meta, json.loads(report_path.read_text()) if report_path.exists() else None))
+        sections.append(model_section(meta, json.loads(report_path.read_text()) if report_path.exists() else None)
+                        + real_photos_section(meta, real))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(HEADER.format(**figures) + "\n" + "\n".join(sections) + LIMITS.format(**figures))
     print(f"model card written to {out}")

@@ -98,8 +98,10 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
             "preprocessing": "decode, apply EXIF orientation, flatten transparency onto white, convert to "
                              "8-bit gray; crop each face found by the detector as a square with the training "
                              "crops' framing (an upload of at most 96 px is a face crop: center square); "
-                             "bilinear resize to the input size; raw pixel values 0..255 are quantized with "
-                             "scale and zero_point (the model rescales to 0..1 itself)",
+                             "resize to the input size; the steps in the top-level 'preprocessing' list "
+                             "(equalize_hist: OpenCV's histogram equalization, repeated until it changes "
+                             "nothing, as FER2013's files were equalized); raw pixel values 0..255 are "
+                             "quantized with scale and zero_point (the model rescales to 0..1 itself)",
         },
         "output": {"activation": "softmax", "dtype": "int8",
                    "scale": float(classifier.output_scale), "zero_point": int(classifier.output_zero_point)},
@@ -172,6 +174,12 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
     meta_path = out_dir / f"{name}.json"
     sha = sha256_of(tflite_path)
     tta_meta = {"test_time_augmentation": list(_views(tta))} if tta != "none" else {}
+    # The steps every face went through here (the loaded splits'), so the function applies the same.
+    tta_meta["preprocessing"] = list(train.preprocessing)
+    trained_with = training_record(model_path).get("preprocessing")
+    if trained_with is not None and list(trained_with) != list(train.preprocessing):
+        raise SystemExit(f"{model_path} was trained with preprocessing {trained_with}, not {list(train.preprocessing)}: "
+                         "pass the same --preprocessing")
     meta_path.write_text(json.dumps({"name": name, "version": version, "labels": list(classes), "sha256": sha,
                                      **tta_meta}))
     classifier = EmotionClassifier(tflite_path, meta_path)

@@ -12,7 +12,7 @@ import numpy as np
 
 EQUALIZE = "equalize_hist"
 STEPS = (EQUALIZE,)
-# Passes can only merge grey levels, so the repetition stops; 3 sufficed on every measured crop.
+# Passes can only merge grey levels, so the repetition stops; 3 sufficed on every measured image.
 MAX_PASSES = 8
 
 
@@ -39,11 +39,11 @@ def equalize_hist(pixels: np.ndarray) -> np.ndarray:
     """OpenCV's histogram equalization, repeated until it changes nothing: idempotent.
 
     One OpenCV pass is not quite idempotent: when the grey levels just above the darkest hold
-    only a few pixels, they merge into 0 and a second pass shifts every level slightly. On
-    FER2013 and real-photo crops a second pass changed 38% of them, by 0.05 grey levels on
-    average, and a third pass always changed nothing (``docs/training.md``). So the first pass
-    is OpenCV's, and at most a few more settle it: equalizing an equalized face leaves it as it
-    is, which is what FER2013's already equalized files need.
+    only a few pixels, they merge into 0 and a second pass shifts every level slightly. A second
+    pass changed 23% of FER2013's validation files and 66% of the real photos at 48 px, by 0.03
+    and 0.10 grey levels on average, and no image needed a fourth (``python -m
+    train.equalization``). So the first pass is OpenCV's and at most a few more settle it:
+    equalizing an equalized face leaves it as it is, as FER2013's already equalized files need.
     """
     image = np.asarray(pixels)
     if image.dtype != np.uint8:
