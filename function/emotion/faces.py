@@ -134,6 +134,9 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = NMS_I
 
 
 class FaceDetector:
+    wants_color = False  # BlazeFace's thresholds here were measured on gray
+    framing = (FRAMING_SCALE, FRAMING_SHIFT_UP)
+
     def __init__(self, model_path: Path, metadata_path: Path, num_threads: int = 1, backend: str = "auto"):
         meta = json.loads(Path(metadata_path).read_text())
         actual = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
@@ -262,6 +265,15 @@ class FaceDetector:
         large = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) > LARGE_BOX * max(w, h)
         keep = ~(large & (scores < LARGE_BOX_MIN_SCORE))
         return boxes[keep], scores[keep], cut[keep]
+
+
+def load_detector(model_dir: Path, name: str, num_threads: int = 1, backend: str = "auto"):
+    """The detector ``name`` names: ``mtcnn`` (photographs, emotion/mtcnn.py) or a BlazeFace
+    model file's name."""
+    if name == "mtcnn":
+        from .mtcnn import MtcnnDetector
+        return MtcnnDetector(model_dir, num_threads, backend)
+    return FaceDetector.load(model_dir, name, num_threads, backend)
 
 
 def _merge_duplicates(faces: list[Face]) -> list[Face]:

@@ -26,11 +26,11 @@ class Settings:
     max_image_pixels: int = 50_000_000  # about a 50-megapixel photo; more is treated as a decompression bomb
     num_threads: int = 1
     face_detection: bool = True
-    face_detector: str = "face_detection_short_range"
+    face_detector: str = "mtcnn"  # or "face_detection_short_range" (BlazeFace, selfies): docs/face-detection.md
     # Uploads whose short side is at most this many pixels are taken as face crops (like the
     # 48x48 training images) and classified whole: a detector cannot frame a face that fills it.
     face_crop_max_side: int = 96
-    max_faces: int = 20
+    max_faces: int = 100  # as Rekognition DetectFaces: the 100 largest, enough for a group photo
     detection_draft_side: int = 1024  # JPEGs decode at a reduced scale, keeping at least this short side
     # Empty in AWS. `sam local invoke` sets it to reach a local S3 stand-in (moto_server).
     s3_endpoint_url: str | None = None

@@ -1,4 +1,5 @@
-"""Face detection: anchors, suppression, real photos, composites with known boxes, the crop rule."""
+"""BlazeFace short-range (the selfie detector, still selectable): anchors, suppression, real photos,
+composites with known boxes, the crop rule. The photo detector's tests are in test_mtcnn.py."""
 import dataclasses
 import io
 import sys
@@ -19,12 +20,13 @@ from emotion.settings import MODEL_DIR, Settings  # noqa: E402
 from composites import astronaut, background, composite, grace_hopper, iou  # noqa: E402
 from images import encode, face, jpeg_with_orientation  # noqa: E402
 
-SETTINGS = Settings()
+BLAZEFACE = "face_detection_short_range"
+SETTINGS = Settings(face_detector=BLAZEFACE)
 
 
 @pytest.fixture(scope="module")
 def detector():
-    return FaceDetector.load(MODEL_DIR, SETTINGS.face_detector)
+    return FaceDetector.load(MODEL_DIR, BLAZEFACE)
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +134,10 @@ def test_photo_analysis_reports_every_face_largest_first(detector, classifier):
     areas = [f["box"]["width"] * f["box"]["height"] for f in analysis.faces]
     assert areas == sorted(areas, reverse=True)
     first = analysis.faces[0]
-    b = first["box"]
-    assert iou(boxes[0], (b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"])) >= 0.5
+    b, c = first["box"], first["crop"]
+    # The composite's true box is the FER2013 crop: what the classifier's framing should show.
+    assert iou(boxes[0], (c["x"], c["y"], c["x"] + c["width"], c["y"] + c["height"])) >= 0.5
+    assert c["x"] <= b["x"] and b["x"] + b["width"] <= c["x"] + c["width"]  # the face's own box is inside
     assert first["box_fraction"]["x"] == pytest.approx(b["x"] / 640, abs=1e-3)
     assert 0.5 <= first["detector_score"] <= 1
     assert set(first["scores"]) == set(classifier.labels)
@@ -144,7 +148,7 @@ def test_boxes_follow_exif_orientation(detector, classifier):
     image, boxes = composite([face("happy")], size=(640, 480), sides=[200], seed=7)
     stored = image.transpose(Image.Transpose.ROTATE_90)  # what a sideways camera writes
     analysis = analyze(jpeg_with_orientation(stored, 6), SETTINGS, classifier, detector)
-    b = analysis.faces[0]["box"]
+    b = analysis.faces[0]["crop"]
     assert iou(boxes[0], (b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"])) >= 0.5
 
 
@@ -153,12 +157,13 @@ def test_large_jpegs_are_boxed_in_full_size_pixels(detector, classifier):
     big = image.resize((4000, 3000), Image.Resampling.BILINEAR)
     analysis = analyze(encode(big, "JPEG", quality=85), SETTINGS, classifier, detector)
     assert analysis.image["width"] == 4000
-    b = analysis.faces[0]["box"]
+    b = analysis.faces[0]["crop"]
     truth = tuple(v * 6.25 for v in boxes[0])
     assert iou(truth, (b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"])) >= 0.5
 
 
 def test_no_face_is_an_ok_result_without_emotion(app, monkeypatch):
+    # The handler runs the default detector (MTCNN).
     import boto3
     from infra.local import LocalContext
     from images import s3_event
@@ -170,7 +175,7 @@ def test_no_face_is_an_ok_result_without_emotion(app, monkeypatch):
     import json
     result = json.loads(s3.get_object(Bucket="faces", Key="uploads/landscape.jpg.json")["Body"].read())
     assert result["status"] == "ok" and result["faces"] == [] and result["emotion"] is None
-    assert result["detection"] == {"method": SETTINGS.face_detector, "faces_found": 0}
+    assert result["detection"] == {"method": Settings().face_detector, "faces_found": 0}
 
 
 def test_detection_can_be_switched_off(classifier):
