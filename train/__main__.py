@@ -85,10 +85,11 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distill-temperature", type=float, default=2.0,
                    help="soften the teacher's probabilities p to p ** (1 / T), renormalized; 1 keeps them "
                         "(default: %(default)s)")
-    p.add_argument("--photo", action="store_true",
-                   help="photographic augmentation before the model's own: exposure, gamma and contrast, "
-                        "sharpening and blur, lower resolution, JPEG quality, noise, shear and aspect "
-                        "(train/photo.py), each face preprocessed again afterwards")
+    p.add_argument("--photo", type=float, nargs="?", const=1.0, default=0.0, metavar="SHARE",
+                   help="photographic augmentation before the model's own, for this share of the training "
+                        "images (1 when given alone): exposure, gamma and contrast, sharpening and blur, lower "
+                        "resolution, JPEG quality, noise, shear and aspect (train/photo.py), each face "
+                        "preprocessed again afterwards; 0 turns it off (default: %(default)s)")
     p.add_argument("--ferplus", choices=("off", "soft", "drop"), default="off",
                    help="FER+'s ten votes per image (ferplus.csv in --data): 'soft' trains on the share of votes "
                         "for each class; 'drop' leaves out images whose FER+ majority names another emotion "

@@ -23,7 +23,9 @@ from .function_code import preprocessing
 
 @dataclass(frozen=True)
 class PhotoAugmentation:
-    """Probability of each degradation and its range; one draw per image."""
+    """Probability of each degradation and its range; one draw per image. ``share``: the share of
+    images that are degraded at all (the rest stay as FER2013 has them)."""
+    share: float = 1.0
     exposure: float = 0.5   # gamma in [1/1.8, 1.8] and contrast in [0.5, 1.3] around mid-grey
     sharpen: float = 0.25   # unsharp mask, as a sharp photo's face downscaled looks
     blur: float = 0.25      # Gaussian blur, radius 0.3-1.2 px
@@ -36,7 +38,8 @@ class PhotoAugmentation:
         """``images`` (B, H, W, 1) uint8, each degraded at random then preprocessed with ``steps``."""
         out = np.empty_like(images)
         for i, image in enumerate(images):
-            out[i, ..., 0] = preprocessing.apply(self.degrade(image[..., 0], rng), steps).astype(np.uint8)
+            face = self.degrade(image[..., 0], rng) if rng.random() < self.share else image[..., 0]
+            out[i, ..., 0] = preprocessing.apply(face, steps).astype(np.uint8)
         return out
 
     def degrade(self, face: np.ndarray, rng: np.random.Generator) -> np.ndarray:

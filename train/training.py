@@ -50,7 +50,7 @@ class FitConfig:
     distill_tta: str = "mirror-zoom"  # test-time views the teacher's probabilities are averaged over
     distill_weight: float = 0.5  # the teacher's share of each training target; the one-hot label has the rest
     distill_temperature: float = 2.0  # softens the teacher's probabilities: p ** (1 / T), renormalized
-    photo: bool = False  # photographic augmentation (train/photo.py) before the model's own layer
+    photo: float = 0.0  # share of images given photographic augmentation (train/photo.py); 0 turns it off
     ferplus: str = "off"  # FER+ votes: "soft" targets, "drop" images the annotators read differently, "off"
 
 
@@ -318,7 +318,7 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     if cfg.mixup or cfg.photo:
         per_image = np.array([weights[i] for i in train.labels], "float32") if weights else None
         inputs = dict(x=TrainingBatches(train.images, y_train, cfg.batch_size, cfg.seed, cfg.mixup,
-                                        PhotoAugmentation() if cfg.photo else None, train.preprocessing, per_image))
+                                        PhotoAugmentation(share=cfg.photo) if cfg.photo else None, train.preprocessing, per_image))
     else:
         inputs = dict(x=train.images.astype("float32"), y=y_train, batch_size=cfg.batch_size, class_weight=weights)
 

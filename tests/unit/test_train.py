@@ -539,6 +539,8 @@ def test_photo_augmentation_degrades_then_preprocesses_every_face(tiny_data):
         np.testing.assert_array_equal(equalize_hist(image[..., 0]), image[..., 0])
     never = PhotoAugmentation(exposure=0, sharpen=0, blur=0, resolution=0, jpeg=0, noise=0, pose=0)
     np.testing.assert_array_equal(never(train.images, np.random.default_rng(0), steps), train.images)
+    none_of_them = PhotoAugmentation(share=0.0, exposure=1, blur=1, resolution=1, jpeg=1, noise=1, pose=1)
+    np.testing.assert_array_equal(none_of_them(train.images, np.random.default_rng(0), steps), train.images)
 
 
 def _write_ferplus(root, rows):
