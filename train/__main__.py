@@ -163,6 +163,11 @@ def cmd_quantize(args) -> None:
                       args.representative, args.version, "mirror" if args.mirror else args.tta)
 
 
+def cmd_blend(args) -> None:
+    from .blend import blend
+    blend(args.model, args.other, args.weight, args.out)
+
+
 def cmd_card(args) -> None:
     from .card import write_card
     write_card(args.models, args.reports, args.out)
@@ -244,6 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reports", type=Path, default=REPORTS_DIR / "quantization",
                    help="folder for the float-vs-int8 evaluation (default: %(default)s)")
     p.set_defaults(func=cmd_quantize)
+
+    p = steps.add_parser("blend", help="interpolate the weights of two trained networks of one architecture "
+                                       "(e.g. the shipped model and its fine-tune for photographs)")
+    p.add_argument("--model", type=Path, required=True, help="exported float .keras model (share 1 - --weight)")
+    p.add_argument("--other", type=Path, required=True, help="exported float .keras model (share --weight)")
+    p.add_argument("--weight", type=float, default=0.5, help="share of --other, 0..1 (default: %(default)s)")
+    p.add_argument("--out", type=Path, required=True, help="where the blended .keras model goes, its record beside it")
+    p.set_defaults(func=cmd_blend)
 
     p = steps.add_parser("card", help="write the model card from the shipped models' metadata and reports")
     p.add_argument("--models", type=Path, default=Path("function/model"), help="shipped models (default: %(default)s)")
