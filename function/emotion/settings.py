@@ -26,7 +26,9 @@ class Settings:
     max_image_pixels: int = 50_000_000  # about a 50-megapixel photo; more is treated as a decompression bomb
     num_threads: int = 1
     face_detection: bool = True
-    face_detector: str = "mtcnn"  # or "face_detection_short_range" (BlazeFace, selfies): docs/face-detection.md
+    # "retinaface" (photographs), or "mtcnn", or "face_detection_short_range" (BlazeFace, selfies):
+    # docs/face-detection.md
+    face_detector: str = "retinaface"
     # Uploads whose short side is at most this many pixels are taken as face crops (like the
     # 48x48 training images) and classified whole: a detector cannot frame a face that fills it.
     face_crop_max_side: int = 96
