@@ -53,6 +53,7 @@ class Settings:
             s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
             face_detection=env.get("FACE_DETECTION", "Enabled").strip().lower() not in ("disabled", "false", "0", "off"),
             max_faces=int(env.get("MAX_FACES", defaults.max_faces)),
+            face_detector=env.get("FACE_DETECTOR", defaults.face_detector),
         )
 
     def is_result(self, key: str) -> bool:

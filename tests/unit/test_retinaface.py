@@ -37,6 +37,7 @@ def test_defaults_fit_photographs():
     assert SETTINGS.face_detector == "retinaface"
     assert SETTINGS.max_faces == 100  # Rekognition's DetectFaces returns the 100 largest
     assert Settings.from_env({"MAX_FACES": "7"}).max_faces == 7
+    assert Settings.from_env({"FACE_DETECTOR": "mtcnn"}).face_detector == "mtcnn"
 
 
 def test_anchors_follow_pytorch_retinaface_prior_box():
