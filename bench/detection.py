@@ -3,11 +3,12 @@
 Photographs: WIDER FACE (shared/data/faces/wider-train: recall by face height at IoU >= 0.4,
 false detections per photo), the tight headshots (shared/data/real/headshots: found rate), and
 two real portraits shipped in installed packages (scikit-image's astronaut, matplotlib's
-grace_hopper.jpg: exactly one face each). Candidates: MTCNN (shipped), BlazeFace short-range (the
+grace_hopper.jpg: exactly one face each). Candidates: RetinaFace MobileNet-0.25 (shipped), MTCNN, BlazeFace short-range (the
 previous detector), BlazeFace full-range over a pyramid of windows, and OpenCV's Haar cascade
 (in its own venv). Composites of FER2013 faces remain as a smoke test of the classifier's crop.
 
     python -m bench.detection [--wider-every 1] [--repeats 20]
+    python -m bench.detection --timing retinaface mtcnn --repeats 5   # the times alone
 """
 from __future__ import annotations
 
@@ -348,6 +349,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FER2013 tree (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where face-detection.md/.json/.png go")
     parser.add_argument("--no-haar", action="store_true", help="leave out OpenCV's Haar cascade (its own venv)")
+    parser.add_argument("--timing", nargs="+", metavar="DETECTOR",
+                        help="only time these detectors (retinaface, mtcnn, face_detection_short_range) on the "
+                             "timing photos, print the medians and exit (writes nothing)")
     parser.add_argument("--calibrate", action="store_true",
                         help="only print MTCNN's framing constants measured on the tuning composites")
     args = parser.parse_args(argv)
@@ -356,22 +360,30 @@ def main(argv=None) -> int:
     from bench.photosets import headshots, wider_photos
     from emotion.faces import load_detector
     from emotion.mtcnn import MIN_SCORE, MtcnnDetector
+    from emotion.retinaface import RetinaFaceDetector
     settings = Settings()
     if args.calibrate:
-        print(json.dumps(calibrate_framing(test_photos(args.data, 60), load_detector(settings.model_dir, "mtcnn"))))
+        print(json.dumps(calibrate_framing(test_photos(args.data, 60),
+                                           load_detector(settings.model_dir, settings.face_detector))))
+        return 0
+    if args.timing:
+        times = timing_images(wider_photos(), settings)
+        for name in args.timing:
+            print(json.dumps({name: timing(load_detector(settings.model_dir, name), times, args.repeats)}))
         return 0
     classifier = EmotionClassifier.load(settings.model_dir, settings.model_name)
     wider = wider_photos()[::args.wider_every]
     shots = headshots()[::args.headshots_every]
     portraits = {"astronaut": astronaut(), "grace_hopper": grace_hopper()}
     times = timing_images(wider, settings)
+    retina = load_detector(settings.model_dir, "retinaface")
     mtcnn = load_detector(settings.model_dir, "mtcnn")
     blaze = FaceDetector.load(settings.model_dir, "face_detection_short_range")
-    candidates = {"mtcnn": mtcnn, "mtcnn_gray_input": Gray(mtcnn, "mtcnn_gray_input"),
+    candidates = {"retinaface": retina, "mtcnn": mtcnn, "mtcnn_gray_input": Gray(mtcnn, "mtcnn_gray_input"),
                   "blazeface_short_range": blaze, "blazeface_full_range_pyramid": FullRangePyramid()}
     sweep = [0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98]
-    result = {"wider_photos": len(wider), "headshots": len(shots), "shipped": "mtcnn", "mtcnn_min_score": MIN_SCORE,
-              "candidates": {}}
+    result = {"wider_photos": len(wider), "headshots": len(shots), "shipped": settings.face_detector,
+              "mtcnn_min_score": MIN_SCORE, "candidates": {}}
     for name, det in candidates.items():
         print(name, file=sys.stderr)
         entry = {}
@@ -383,12 +395,19 @@ def main(argv=None) -> int:
                 ">=128": s["by_height"][">=128"]} for t, s in scored.items()}
         else:
             entry["wider"] = wider_scores(det, wider)["all"]
-        entry["headshots"] = headshot_rates(det, shots, with_rule=name == "mtcnn")
+        if name == "retinaface":
+            entry["wider_variants"] = {label: {k: s[k] for k in (">=32", "false_per_photo")} | {
+                ">=128": s["by_height"][">=128"]}
+                for label, kwargs in RETINAFACE_VARIANTS.items()
+                for s in [wider_scores(RetinaFaceDetector(settings.model_dir, **kwargs), wider)["all"]]}
+        entry["headshots"] = headshot_rates(det, shots, with_rule=name in ("mtcnn", "retinaface"))
         entry["real_portraits"] = {k: len(det.detect(v.convert("RGB") if getattr(det, "wants_color", False)
                                                      else v.convert("L"))) for k, v in portraits.items()}
         entry["detect_p50_ms"] = timing(det, times, args.repeats)
         result["candidates"][name] = entry
     model = settings.model_dir
+    result["candidates"]["retinaface"]["package_added_mb"] = round(
+        sum(p.stat().st_size for p in model.glob("retinaface_*.tflite")) / 2**20, 2)
     result["candidates"]["mtcnn"]["package_added_mb"] = round(
         sum(p.stat().st_size for p in model.glob("mtcnn_*.tflite")) / 2**20, 2)
     result["candidates"]["blazeface_short_range"]["package_added_mb"] = round(
@@ -398,7 +417,7 @@ def main(argv=None) -> int:
         name: {k: v for k, v in evaluate_blazeface(photos, dataclasses.replace(settings, face_detector=name),
                                                    classifier, det).items()
                if k in ("faces", "found", "located", "false_faces", "accuracy_found_faces")}
-        for name, det in (("mtcnn", mtcnn), ("face_detection_short_range", blaze))}
+        for name, det in (("retinaface", retina), ("mtcnn", mtcnn), ("face_detection_short_range", blaze))}
     if not args.no_haar:
         print("opencv_haar", file=sys.stderr)
         result["candidates"]["opencv_haar"] = run_haar(wider, shots, portraits, times, args.repeats)
@@ -410,7 +429,17 @@ def main(argv=None) -> int:
     return 0
 
 
-LABELS = {"mtcnn": "MTCNN (shipped)", "mtcnn_gray_input": "MTCNN, gray input",
+# The second look's settings beside the shipped ones (emotion/retinaface.py), on the same photos.
+RETINAFACE_VARIANTS = {
+    "score >= 0.9, no second look": {"candidate_score": 0.9},
+    "score >= 0.8, no second look": {"min_score": 0.8, "candidate_score": 0.8},
+    "score >= 0.7, no second look": {"min_score": 0.7, "candidate_score": 0.7},
+    "second look from 0.3, verify 0.8": {"candidate_score": 0.3},
+    "second look from 0.5, verify 0.9": {"verify_min_score": 0.9},
+    "second look from 0.5, verify 0.7": {"verify_min_score": 0.7},
+    "shipped, no 24-px floor": {"min_face": 0},
+}
+LABELS = {"retinaface": "RetinaFace MobileNet-0.25 (shipped)", "mtcnn": "MTCNN (previous)", "mtcnn_gray_input": "MTCNN, gray input",
           "blazeface_short_range": "BlazeFace short-range (previous)",
           "blazeface_full_range_pyramid": "BlazeFace full-range, window pyramid", "opencv_haar": "OpenCV Haar"}
 
@@ -426,7 +455,7 @@ def plot(r: dict, path: Path) -> None:
     for i, name in enumerate(names):
         c = r["candidates"][name]
         values = [c["wider"]["by_height"][b]["recall"] for b in bins]
-        left.bar(np.arange(len(bins)) + i * width, values, width,
+        left.bar(np.arange(len(bins)) + i * width, values, width, color=f"C{i}",
                  label=f"{LABELS[name]} ({c['wider']['false_per_photo']} false/photo)")
     left.axhline(0.8, color="gray", ls=":", lw=1)
     left.axhline(0.95, color="gray", ls=":", lw=1)
@@ -434,17 +463,20 @@ def plot(r: dict, path: Path) -> None:
     left.set_ylabel("faces found (IoU >= 0.4)")
     left.set_title(f"WIDER FACE, {r['wider_photos']} photos: recall by face height")
     left.legend(fontsize=7, loc="upper left")
-    left.set_ylim(0, 1.05)
+    left.set_ylim(0, 1.4)  # room for the legend above the bars
     sweep = r["candidates"]["mtcnn"]["wider_by_min_score"]
     xs = [v["false_per_photo"] for v in sweep.values()]
     ys = [v[">=32"]["recall"] for v in sweep.values()]
-    right.plot(xs, ys, "o-", label="MTCNN, O-Net score threshold")
+    right.plot(xs, ys, "o-", color=f"C{names.index('mtcnn')}", label="MTCNN, O-Net score threshold")
     for t, x, y in zip(sweep, xs, ys):
         right.annotate(t, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    for name in names:
+    variants = r["candidates"]["retinaface"].get("wider_variants", {})
+    right.plot([v["false_per_photo"] for v in variants.values()], [v[">=32"]["recall"] for v in variants.values()],
+               "^", color=f"C{names.index('retinaface')}", alpha=0.4, label="RetinaFace, other settings")
+    for i, name in enumerate(names):
         if name != "mtcnn":
             c = r["candidates"][name]["wider"]
-            right.plot([c["false_per_photo"]], [c[">=32"]["recall"]], "s", label=LABELS[name])
+            right.plot([c["false_per_photo"]], [c[">=32"]["recall"]], "s", color=f"C{i}", label=LABELS[name])
     right.axhline(0.8, color="gray", ls=":", lw=1)
     right.axvline(0.15, color="gray", ls=":", lw=1)
     right.set_xlabel("false detections per photo")
@@ -491,6 +523,10 @@ def markdown(r: dict) -> str:
         row(f"detection p50, {k}", lambda e, k=k: f"{e['detect_p50_ms'][k]} ms")
     row("package added", lambda e: f"{e['package_added_mb']} MB")
     m = c["mtcnn"]
+    rows += ["", "RetinaFace with other settings (faces >= 32 px found / >= 128 px found / false detections per "
+             "photo): " + "; ".join(f"{t}: {v['>=32']['recall']:.1%} / {v['>=128']['recall']:.1%} / "
+                                     f"{v['false_per_photo']}" for t, v in c["retinaface"]["wider_variants"].items())
+             + "."]
     rows += ["", "MTCNN by O-Net score threshold (the shipped one is "
              f"{r['mtcnn_min_score']}): faces >= 32 px found / >= 128 px found / false detections per photo: " +
              "; ".join(f"{t}: {v['>=32']['recall']:.1%} / {v['>=128']['recall']:.1%} / {v['false_per_photo']}"

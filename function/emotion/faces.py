@@ -268,11 +268,15 @@ class FaceDetector:
 
 
 def load_detector(model_dir: Path, name: str, num_threads: int = 1, backend: str = "auto"):
-    """The detector ``name`` names: ``mtcnn`` (photographs, emotion/mtcnn.py) or a BlazeFace
+    """The detector ``name`` names: ``retinaface`` (photographs, emotion/retinaface.py), ``mtcnn``
+    (photographs, emotion/mtcnn.py) or a BlazeFace
     model file's name."""
     if name == "mtcnn":
         from .mtcnn import MtcnnDetector
         return MtcnnDetector(model_dir, num_threads, backend)
+    if name == "retinaface":
+        from .retinaface import RetinaFaceDetector
+        return RetinaFaceDetector(model_dir, num_threads, backend)
     return FaceDetector.load(model_dir, name, num_threads, backend)
 
 

@@ -26,7 +26,9 @@ class Settings:
     max_image_pixels: int = 50_000_000  # about a 50-megapixel photo; more is treated as a decompression bomb
     num_threads: int = 1
     face_detection: bool = True
-    face_detector: str = "mtcnn"  # or "face_detection_short_range" (BlazeFace, selfies): docs/face-detection.md
+    # "retinaface" (photographs), or "mtcnn", or "face_detection_short_range" (BlazeFace, selfies):
+    # docs/face-detection.md
+    face_detector: str = "retinaface"
     # Uploads whose short side is at most this many pixels are taken as face crops (like the
     # 48x48 training images) and classified whole: a detector cannot frame a face that fills it.
     face_crop_max_side: int = 96
@@ -51,6 +53,7 @@ class Settings:
             s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
             face_detection=env.get("FACE_DETECTION", "Enabled").strip().lower() not in ("disabled", "false", "0", "off"),
             max_faces=int(env.get("MAX_FACES", defaults.max_faces)),
+            face_detector=env.get("FACE_DETECTOR", defaults.face_detector),
         )
 
     def is_result(self, key: str) -> bool:

@@ -1,4 +1,5 @@
-"""The photo detector (MTCNN on LiteRT) and the rule for pictures that are face crops."""
+"""MTCNN on LiteRT (the previous photo detector, still selectable) and the rule for pictures that
+are face crops. The default detector's tests are in test_retinaface.py."""
 import dataclasses
 import sys
 from pathlib import Path
@@ -29,12 +30,6 @@ def detector():
 @pytest.fixture(scope="module")
 def classifier():
     return EmotionClassifier.load(MODEL_DIR, SETTINGS.model_name)
-
-
-def test_defaults_fit_photographs():
-    assert SETTINGS.face_detector == "mtcnn"
-    assert SETTINGS.max_faces == 100  # Rekognition's DetectFaces returns the 100 largest
-    assert Settings.from_env({"MAX_FACES": "7"}).max_faces == 7
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes_and_min_drops_a_box_inside_another():
@@ -100,7 +95,8 @@ def test_a_crop_like_picture_without_a_face_is_classified_whole(classifier):
 
 
 def test_analysis_reports_the_tight_box_and_the_crop_classified(detector, classifier):
-    analysis = analyze(encode(grace_hopper(), "JPEG"), SETTINGS, classifier, detector)
+    analysis = analyze(encode(grace_hopper(), "JPEG"), dataclasses.replace(SETTINGS, face_detector="mtcnn"),
+                       classifier, detector)
     assert analysis.method == "mtcnn" and len(analysis.faces) == 1
     f = analysis.faces[0]
     b, c = f["box"], f["crop"]
