@@ -168,6 +168,12 @@ def cmd_blend(args) -> None:
     blend(args.model, args.other, args.weight, args.out)
 
 
+def cmd_requalify(args) -> None:
+    from .requalify import requalify
+    _, (val,) = _load(args, splits=("validation",))
+    requalify(args.models, args.name, val, args.version)
+
+
 def cmd_card(args) -> None:
     from .card import write_card
     write_card(args.models, args.reports, args.out)
@@ -257,6 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weight", type=float, default=0.5, help="share of --other, 0..1 (default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, help="where the blended .keras model goes, its record beside it")
     p.set_defaults(func=cmd_blend)
+
+    p = steps.add_parser("requalify", help="re-evaluate a shipped int8 model under --preprocessing and rewrite its "
+                                           "metadata (for a model whose float network is not at hand)")
+    _common(p)
+    p.add_argument("--name", required=True, help="model file stem in --models, e.g. emotion7")
+    p.add_argument("--version", required=True, help="the model's new version, e.g. 0.6.0")
+    p.add_argument("--models", type=Path, default=Path("function/model"), help="shipped models (default: %(default)s)")
+    p.set_defaults(func=cmd_requalify)
 
     p = steps.add_parser("card", help="write the model card from the shipped models' metadata and reports")
     p.add_argument("--models", type=Path, default=Path("function/model"), help="shipped models (default: %(default)s)")

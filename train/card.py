@@ -39,6 +39,10 @@ LIMITS = """
 - **Posed versus spontaneous.** Many images are posed, exaggerated stock-photo expressions; subtle,
   spontaneous expressions (most real photos) are recognised less reliably, and "neutral" and "sad" are
   often confused (see the confusion matrices).
+- **Photographs.** On posed photographs of other people (taiwanese-dev) posed surprise and sadness are
+  often read as neutral, and the `fer` package reads them better (per-set figures above); every face
+  is histogram-equalized first, as FER2013's files were, which helps most on under- or over-exposed
+  faces and cannot restore detail lost to blur or a tiny face.
 - **Low resolution.** Inputs are 48x48 gray: glasses, occlusion by hands, strong head turns, low light
   and motion blur degrade results. Colour is discarded.
 - **Label noise.** FER2013 labels come from one annotator each; a published re-annotation by ten
@@ -72,8 +76,11 @@ def model_section(meta: dict, report: dict | None) -> str:
              *([f"- Test-time augmentation: each face is classified in {len(views)} views ({', '.join(views)}) "
                 "and the probability vectors are averaged."] if len(views) > 1 else []),
              f"- Validation ({m['validation_split']}): int8 accuracy **{m['int8_accuracy']:.4f}** "
-             f"(float {m['float_accuracy']:.4f}), loss {m['int8_loss']:.4f}; int8 and float agree on "
-             f"{m['top1_agreement']:.2%} of top labels.", "",
+             + (f"(float {m['float_accuracy']:.4f}), loss {m['int8_loss']:.4f}; int8 and float agree on "
+                f"{m['top1_agreement']:.2%} of top labels." if "float_accuracy" in m else
+                f"(loss {m['int8_loss']:.4f}), with its preprocessing; "
+                f"{m['requalified']['int8_accuracy_before']:.4f} as {m['requalified']['from_version']}, without it "
+                "(`python -m train requalify`: the float network is not at hand)."), "",
              "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
     for c, v in m["per_class"].items():
         lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")

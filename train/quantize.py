@@ -82,7 +82,7 @@ def median_latency_ms(fn, image, repeats: int = 200) -> float:
 
 def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...], model: keras.Model,
                    tflite_path: Path, sha256: str, train: Split, metrics: dict, classifier, extra: dict,
-                   stages=(), recalibration: dict | None = None) -> dict:
+                   stages=(), recalibration: dict | None = None, blend: dict | None = None) -> dict:
     meta = {
         "name": name,
         "version": version,
@@ -107,7 +107,7 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
                    "scale": float(classifier.output_scale), "zero_point": int(classifier.output_zero_point)},
         "architecture": model.name,
         "params": int(model.count_params()),
-        "training_data": training_data(classes, len(train), stages, recalibration),
+        "training_data": training_data(classes, len(train), stages, recalibration, blend),
         "metrics": metrics,
         "size_bytes": tflite_path.stat().st_size,
         "sha256": sha256,
@@ -117,7 +117,8 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
     return meta
 
 
-def training_data(classes: tuple[str, ...], images: int, stages=(), recalibration: dict | None = None) -> str:
+def training_data(classes: tuple[str, ...], images: int, stages=(), recalibration: dict | None = None,
+                  blend: dict | None = None) -> str:
     """What the model learned from, including earlier training stages on other classes and a
     batch-norm recalibration (the export's sidecar JSON lists both)."""
     text = f"FER2013 Training split, classes {', '.join(classes)} ({images} images)"
@@ -126,6 +127,12 @@ def training_data(classes: tuple[str, ...], images: int, stages=(), recalibratio
         counts = sorted({s["classes"] for s in other})
         text += (f"; {len(other)} of its {len(stages)} training stages used "
                  f"{' or '.join(map(str, counts))} FER2013 emotions instead")
+    if blend:
+        other = (blend.get("other_record") or {}).get("config", {})
+        how = ", ".join(filter(None, ["photographic augmentation" if other.get("photo") else "",
+                                      f"FER+ votes ({other['ferplus']})" if other.get("ferplus", "off") != "off" else ""]))
+        text += (f"; weights blended {1 - blend['other_share']:.0%} with {blend['other_share']:.0%} of a fine-tune"
+                 + (f" ({how})" if how else ""))
     if recalibration:
         text += (f"; batch-norm statistics recalibrated on those training faces seen through "
                  f"{len(recalibration['views'])} test-time views")
@@ -222,7 +229,7 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
                "top1_agreement": round(agreement, 4), "per_class": int8_m["per_class"]}
     record = training_record(model_path)  # the export lists its training stages and any recalibration
     meta = write_metadata(meta_path, name, version, classes, model, tflite_path, sha, train, metrics, classifier,
-                          tta_meta, record.get("stages", ()), record.get("batchnorm_recalibration"))
+                          tta_meta, record.get("stages", ()), record.get("batchnorm_recalibration"), record.get("blend"))
     print(f"{name}: int8 acc {int8_m['accuracy']:.4f} (float {float_m['accuracy']:.4f}), agreement "
           f"{agreement:.4f}, {sizes['int8_tflite_bytes'] / 1024:.0f} KiB -> {tflite_path}")
     return meta
