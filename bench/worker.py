@@ -30,17 +30,23 @@ FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 @functools.cache
 def _shipped_recipe():
-    """The test-time views the shipped model's metadata names, read once."""
+    """The preprocessing and test-time views the shipped model's metadata names, read once."""
     sys.path.insert(0, str(FUNCTION))
     from emotion.views import face_views, views_from_metadata
     meta = json.loads((FUNCTION / "model" / "emotion4.json").read_text())
-    return face_views, views_from_metadata(meta.get("test_time_augmentation"))
+    try:  # absent from the previous pins' function code, whose models have no preprocessing
+        from emotion.preprocessing import apply, steps_from_metadata
+        steps = steps_from_metadata(meta.get("preprocessing"))
+    except ImportError:
+        apply, steps = None, ()
+    return face_views, views_from_metadata(meta.get("test_time_augmentation")), apply, steps
 
 
 def shipped_views(x) -> list:
-    """``x`` in the shipped model's test-time views: the float candidates follow its recipe."""
-    face_views, views = _shipped_recipe()
-    return face_views(x, views)
+    """``x`` through the shipped model's preprocessing and in its test-time views: the float
+    candidates follow its recipe."""
+    face_views, views, apply, steps = _shipped_recipe()
+    return face_views(apply(x, steps) if steps else x, views)
 
 
 class Candidate:

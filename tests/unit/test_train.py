@@ -1,5 +1,6 @@
 """Training pipeline on tiny generated data: loader, zoo, one epoch, report, quantization."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -567,3 +568,55 @@ def test_ferplus_votes_become_soft_targets_or_drop_disagreements(tiny_data):
     y, kept, _ = ferplus.targets(train, tiny_data, "off")
     assert len(kept) == len(train)
     (tiny_data / "ferplus.csv").unlink()
+
+
+def test_blend_interpolates_every_weight(tmp_path):
+    from train.blend import blend
+    a, b = zoo.build("cnn_model_1", 2, augment=False), zoo.build("cnn_model_1", 2, augment=False)
+    b.set_weights([w + 1.0 for w in a.get_weights()])
+    a.save(tmp_path / "a.keras")
+    b.save(tmp_path / "b.keras")
+    (tmp_path / "b.json").write_text(json.dumps({"preprocessing": ["equalize_hist"], "config": {"photo": 1.0}}))
+    out = blend(tmp_path / "a.keras", tmp_path / "b.keras", 0.25, tmp_path / "ab.keras")
+    mixed = keras.models.load_model(out)
+    for x, m in zip(a.get_weights(), mixed.get_weights()):
+        np.testing.assert_allclose(m, x + 0.25, rtol=1e-6, atol=1e-6)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["blend"]["other_share"] == 0.25 and record["preprocessing"] == ["equalize_hist"]
+    with pytest.raises(SystemExit):
+        blend(tmp_path / "a.keras", tmp_path / "b.keras", 1.5, tmp_path / "bad.keras")
+
+
+def test_model_card_gives_real_photo_figures_and_weak_classes(tmp_path):
+    from train.card import real_photos_section
+    meta = {"name": "emotion4", "version": "2.0.0"}
+    row = lambda acc, counts: {"images": 10, "accuracy": acc, "macro_f1": 0.5, "no_face": 1,  # noqa: E731
+                               "confusion": {"rows": ["happy", "sad"], "columns": ["happy", "sad", "no face"],
+                                             "counts": counts}}
+    real = {"date": "2026-12-01", "versions": {"emotion4": "1.0.0"}, "fer_version": "25.10.3",
+            "report": {"emotion4": {"yale": {"service": row(0.7, [[5, 0, 0], [3, 1, 1]]),
+                                             "fer": row(0.6, [[5, 0, 0], [4, 1, 0]])}}}}
+    text = real_photos_section(meta, real)
+    assert "| yale | 10 | 0.700 | 0.500 | 1 | 0.600 | sad 0.20 |" in text
+    assert "NOT this version" in text  # measured on 1.0.0, the card is for 2.0.0
+    assert real_photos_section(meta, None) == ""
+
+
+def test_requalify_rewrites_metadata_not_the_model(tmp_path, tiny_data):
+    import shutil
+    from train.requalify import requalify
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    source = Path(__file__).resolve().parents[2] / "function" / "model"
+    for suffix in (".tflite", ".json"):
+        shutil.copy(source / f"emotion4{suffix}", model_dir / f"emotion4{suffix}")
+    before = json.loads((model_dir / "emotion4.json").read_text())
+    meta_before = {**before, "preprocessing": []}
+    (model_dir / "emotion4.json").write_text(json.dumps(meta_before))
+    val = load_split(tiny_data, "validation", ("happy", "neutral", "sad", "surprise"), steps=("equalize_hist",))
+    meta = requalify(model_dir, "emotion4", val, "9.0.0")
+    assert meta["version"] == "9.0.0" and meta["preprocessing"] == ["equalize_hist"]
+    assert meta["sha256"] == before["sha256"] and "float_accuracy" not in meta["metrics"]
+    assert meta["metrics"]["requalified"]["preprocessing_before"] == []
+    from emotion.classifier import EmotionClassifier
+    assert EmotionClassifier.load(model_dir, "emotion4").preprocessing == ("equalize_hist",)

@@ -1,0 +1,52 @@
+"""The real-photo benchmark's scoring: largest face's label, no face counted wrong, fer's four-emotion answer."""
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from bench.realphotos import NO_FACE, answer, evaluate, main, metrics  # noqa: E402
+
+from images import face  # noqa: E402
+
+
+def test_answer_keeps_to_the_tasks_classes_and_no_face():
+    fer_scores = {"angry": 0.5, "happy": 0.2, "sad": 0.3, "neutral": 0.0, "surprise": 0.0, "disgust": 0, "fear": 0}
+    assert answer(fer_scores, ("happy", "neutral", "sad", "surprise")) == "sad"  # angry is not among the four
+    assert answer(fer_scores, ("angry", "happy", "sad")) == "angry"
+    assert answer(None, ("happy", "sad")) == NO_FACE
+
+
+def test_metrics_count_a_missed_face_as_wrong():
+    m = metrics(["happy", "happy", "sad", "sad"], ["happy", NO_FACE, "sad", "happy"], ("happy", "neutral", "sad"))
+    assert m["accuracy"] == 0.5 and m["no_face"] == 1
+    assert m["confusion"]["rows"] == ["happy", "sad"] and m["confusion"]["columns"] == ["happy", "neutral", "sad", NO_FACE]
+    assert m["confusion"]["counts"] == [[1, 0, 0, 1], [1, 0, 1, 0]]
+    # happy: precision 1/2, recall 1/2; sad: precision 1, recall 1/2 -> F1 0.5 and 2/3
+    assert m["macro_f1"] == round((0.5 + 2 / 3) / 2, 4)
+
+
+def test_evaluate_compares_systems_where_both_found_a_face():
+    images = {"set": [(Path("a"), "happy"), (Path("b"), "sad"), (Path("c"), "angry")]}
+    service = {"results": {"a": {"emotion4": {"scores": {"happy": 1.0}}, "emotion7": {"scores": {"happy": 1.0}}},
+                           "b": {"emotion4": {"scores": None}, "emotion7": {"scores": None}},
+                           "c": {"emotion4": {"scores": {"sad": 1.0}}, "emotion7": {"scores": {"angry": 1.0}}}}}
+    fer = {"results": {"a": {"scores": {"sad": 1.0}}, "b": {"scores": {"sad": 1.0}}, "c": {"scores": {"angry": 1.0}}}}
+    report = evaluate(images, {"service": service, "fer": fer})
+    four = report["emotion4"]["set"]  # "angry" is not a four-emotion image
+    assert four["service"]["images"] == 2 and four["service"]["accuracy"] == 0.5 and four["fer"]["accuracy"] == 0.5
+    assert four["images_where_all_found_a_face"] == 1 and four["service"]["accuracy_where_all_found_a_face"] == 1.0
+    assert report["emotion7"]["set"]["service"]["accuracy"] == round(2 / 3, 4)
+
+
+def test_the_benchmark_runs_the_deployed_analysis_on_a_set(tmp_path):
+    real = tmp_path / "real"
+    for emotion in ("happy", "sad"):
+        (real / "tiny" / emotion).mkdir(parents=True)
+        face(emotion).save(real / "tiny" / emotion / f"{emotion}.png")
+    assert main(["--real", str(real), "--no-fer", "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "realphotos.json").read_text())
+    row = result["report"]["emotion4"]["tiny"]["service"]
+    assert row["images"] == 2 and row["no_face"] == 0  # 48x48 uploads are face crops: classified whole
+    assert (tmp_path / "out" / "emotion4-confusion.png").stat().st_size > 0
+    assert "tiny" in (tmp_path / "out" / "realphotos.md").read_text()
