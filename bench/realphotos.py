@@ -66,7 +66,7 @@ class DetectOnce:
         return getattr(self.detector, name)
 
     def detect(self, image):
-        key = (image.mode, image.size, hashlib.sha1(image.tobytes()).digest())
+        key = (image.mode, image.size, hashlib.sha256(image.tobytes()).digest())
         if self.last[0] != key:
             self.last = (key, self.detector.detect(image))
         return self.last[1]

@@ -358,7 +358,7 @@ def markdown(r: dict, args) -> str:
               "float candidates of the same network do the same, so inference figures compare like with like. "
               "`fer-net` runs once per face, as released.", "",
               "Our handler path (`litert-int8`, `previous-pins-int8`, `tflite-runtime-int8`) runs the deployed analysis: the 640x480 "
-              "photo goes through face detection (BlazeFace: 5 windows, then a second look at each candidate) before classification; the other "
+              "photo goes through face detection (the shipped detector, RetinaFace: one pass, then a second look at faces it is unsure of; `previous-pins-int8` runs its own BlazeFace) before classification; the other "
               "candidates classify the photo whole (center crop, resize).", "",
               "Cold start: a fresh process from launch to the first result (imports, model load, decode, "
               "first inference), as a new Lambda container pays it (plus the runtime's own start). Warm figures "

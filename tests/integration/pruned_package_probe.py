@@ -41,12 +41,18 @@ def encoded(fmt: str) -> bytes:
     return buf.getvalue()
 
 
+def detector_runtimes(detector) -> list[str]:
+    """The runtime of every model the detector loaded (RetinaFace loads one per input shape)."""
+    models = getattr(detector, "_models", None) or {"": detector.model}
+    return sorted({m.backend for m in models.values()})
+
+
 def emotions(data: bytes) -> list[str]:
     return [f["emotion"] for f in analyze(data, app.SETTINGS, app.CLASSIFIER, app.DETECTOR).faces]
 
 
 out = {"numpy": numpy.__version__, "numpy_file": numpy.__file__,
-       "runtimes": [app.CLASSIFIER.model.backend, app.DETECTOR.model.backend],
+       "runtimes": [app.CLASSIFIER.model.backend, *detector_runtimes(app.DETECTOR)],
        "python_bindings_loaded": "libpywrap" in Path("/proc/self/maps").read_text(),
        "formats": {fmt: emotions(encoded(fmt)) for fmt in ("JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP")},
        "photo": emotions(Path(photo_path).read_bytes()),
