@@ -91,7 +91,9 @@ def run_service(paths: list[Path], model_dir: Path, log) -> dict[str, dict]:
         out[str(path)] = {}
         for task, classifier in classifiers.items():
             faces = analyze(data, settings, classifier, detector).faces
-            out[str(path)][task] = {"faces": len(faces), "scores": faces[0]["scores"] if faces else None}
+            scores = faces[0]["scores"] if faces else None
+            out[str(path)][task] = {"faces": len(faces),
+                                    "scores": {k: round(v, 4) for k, v in scores.items()} if scores else None}
         if i % 200 == 0 or i == len(paths):
             log(f"service: {i}/{len(paths)} images ({time.monotonic() - started:.0f} s)")
     return {"results": out, "versions": versions, "detector": settings.face_detector}
@@ -214,7 +216,9 @@ def markdown(result: dict) -> str:
              f"Measured {result['date']} with `python -m bench.realphotos` on {result['machine']}. The service: "
              f"the deployed analysis (detector `{result['detector']}`, models "
              + ", ".join(f"{t} {v}" for t, v in result["versions"].items())
-             + f"); `fer` {result.get('fer_version', 'not run')}: its own Haar cascade and mini-Xception. "
+             + f"); `fer` {result.get('fer_version', 'not run')}: its own Haar cascade and mini-Xception"
+             + (f" (its answers reused from {result['fer_answers_from']}: `--fer-from`)" if result.get("fer_answers_from") else "")
+             + ". "
              "The largest face's label counts, no face found counts wrong; four emotions: only images "
              "labelled with one of the four, fer's highest score among them. These sets are for evaluation "
              "only (../shared/data/real/README.md).", ""]
@@ -260,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     systems = {"service": service}
     fer = None
     if args.fer_from:
-        fer = json.loads(args.fer_from.read_text())["fer"]
+        earlier = json.loads(args.fer_from.read_text())
+        fer = {**earlier["fer"], "from": earlier["fer"].get("from") or f"{args.fer_from.name} of {earlier['date']}"}
     elif not args.no_fer:
         fer = run_fer(paths, log)
     if fer:
@@ -268,9 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     report = evaluate(images, systems)
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}", "versions": service["versions"], "detector": service["detector"],
-              "fer_version": fer["version"] if fer else None, "report": report, "service": service, "fer": fer}
+              "fer_version": fer["version"] if fer else None,
+              "fer_answers_from": fer.get("from") if fer else None, "report": report, "service": service, "fer": fer}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "realphotos.json").write_text(json.dumps(result, indent=1) + "\n")
+    # Compact: the per-image answers (kept so that --fer-from can reuse fer's) are most of it.
+    (args.out / "realphotos.json").write_text(json.dumps(result, separators=(",", ":")) + "\n")
     for task in TASKS:
         plot(report, task, args.out / f"{task}-confusion.png")
     (args.out / "realphotos.md").write_text(markdown(result) + "\n")
