@@ -168,6 +168,14 @@ def cmd_blend(args) -> None:
     blend(args.model, args.other, args.weight, args.out)
 
 
+def cmd_compact(args) -> None:
+    import keras
+    from .training import save_compact
+    before = args.model.stat().st_size
+    save_compact(keras.models.load_model(args.model), args.out or args.model)
+    print(f"{args.model}: {before / 2**20:.1f} MB -> {(args.out or args.model).stat().st_size / 2**20:.1f} MB")
+
+
 def cmd_requalify(args) -> None:
     from .requalify import requalify
     _, (val,) = _load(args, splits=("validation",))
@@ -263,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weight", type=float, default=0.5, help="share of --other, 0..1 (default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, help="where the blended .keras model goes, its record beside it")
     p.set_defaults(func=cmd_blend)
+
+    p = steps.add_parser("compact", help="make an exported .keras model small enough to commit (weights rounded "
+                                         "to float16 precision, archive deflated)")
+    p.add_argument("--model", type=Path, required=True, help="exported float .keras model")
+    p.add_argument("--out", type=Path, default=None, help="where the compact model goes (default: over --model)")
+    p.set_defaults(func=cmd_compact)
 
     p = steps.add_parser("requalify", help="re-evaluate a shipped int8 model under --preprocessing and rewrite its "
                                            "metadata (for a model whose float network is not at hand)")

@@ -621,3 +621,13 @@ def test_requalify_rewrites_metadata_not_the_model(tmp_path, tiny_data):
     assert meta["metrics"]["requalified"]["preprocessing_before"] == []
     from emotion.classifier import EmotionClassifier
     assert EmotionClassifier.load(model_dir, "emotion4").preprocessing == ("equalize_hist",)
+
+
+def test_compact_model_keeps_weights_to_float16_precision_and_is_smaller(tmp_path):
+    from train.training import save_compact
+    model = zoo.build("cnn_model_1", 2, augment=False)
+    model.save(tmp_path / "plain.keras")
+    save_compact(keras.models.load_model(tmp_path / "plain.keras"), tmp_path / "compact.keras")
+    assert (tmp_path / "compact.keras").stat().st_size < 0.8 * (tmp_path / "plain.keras").stat().st_size
+    for a, b in zip(model.get_weights(), keras.models.load_model(tmp_path / "compact.keras").get_weights()):
+        np.testing.assert_allclose(b, a, rtol=2 ** -11, atol=1e-7)
