@@ -80,7 +80,7 @@ def run_service(paths: list[Path], model_dir: Path, log) -> dict[str, dict]:
     from emotion.faces import load_detector
     from emotion.settings import Settings
 
-    settings = Settings()
+    settings = Settings.from_env()  # FACE_DETECTOR picks another detector, as in the function
     detector = DetectOnce(load_detector(settings.model_dir, settings.face_detector))
     classifiers = {task: EmotionClassifier.load(model_dir, task) for task in TASKS}
     versions = {task: c.version for task, c in classifiers.items()}
