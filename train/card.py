@@ -3,7 +3,6 @@ float-vs-int8 evaluation reports, so every figure in it can be regenerated."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 HEADER = """# Model card: facial-emotion classifiers
@@ -59,9 +58,8 @@ refuses to load. Regenerate this card with `python -m train card`.
 
 
 def _views(value) -> tuple[str, ...]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "function"))
-    from emotion.views import views_from_metadata
-    return views_from_metadata(value)
+    from .function_code import views
+    return views.views_from_metadata(value)
 
 
 def model_section(meta: dict, report: dict | None) -> str:

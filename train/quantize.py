@@ -6,7 +6,6 @@ of the serving path (minus image decoding). TensorFlow is used here only: never 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +19,6 @@ from .evaluate import summarize
 from .plots import plot_confusion
 from .training import training_record
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def representative_indices(labels: np.ndarray, total: int, seed: int = SEED) -> np.ndarray:
@@ -56,8 +54,7 @@ def convert_float(model: keras.Model) -> bytes:
 
 
 def _function_path():
-    if str(REPO / "function") not in sys.path:
-        sys.path.insert(0, str(REPO / "function"))
+    from . import function_code  # noqa: F401  (puts the function's modules on the path, once)
 
 
 def _classifier_class():
