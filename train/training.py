@@ -73,6 +73,18 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Each epoch's wall time into its logs (so into ``history.csv``): a run resumed across
+    sessions adds up its time from there."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = round(time.monotonic() - self.started, 1)
+
+
 class BudgetCosine(keras.callbacks.Callback):
     """Cosine decay of the learning rate over a time budget rather than a number of epochs.
 
@@ -301,6 +313,7 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     y_val = keras.utils.to_categorical(val.labels, n_classes)
     budget = TimeBudget(cfg.max_minutes) if cfg.max_minutes else None
     callbacks = [
+        EpochTimer(),  # before CSVLogger, which records what it adds
         keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience, restore_best_weights=True),
         keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
         keras.callbacks.ModelCheckpoint(last_path),
@@ -356,7 +369,8 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
         "val_loss": round(val_loss, 4),
         "val_acc": round(val_acc, 4),
         "epochs": len(history.get("loss", [])),
-        "train_seconds": round(seconds, 1),
+        # Every session's epochs when resumed (history.csv keeps their times), else this fit's.
+        "train_seconds": round(sum(history["epoch_seconds"]) if "epoch_seconds" in history else seconds, 1),
         "budget_exhausted": bool(budget and budget.exhausted),
         "checkpoint": checkpoint,
         "config": asdict(cfg),
