@@ -35,10 +35,12 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "'none' for no step (default: %(default)s)")
 
 
-def _fit_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=60, help="maximum epochs (default: %(default)s)")
+def _fit_flags(p: argparse.ArgumentParser, **defaults) -> None:
+    """The training flags; ``defaults`` replaces some of their defaults (the comparison's recipe)."""
+    p.add_argument("--epochs", type=int, default=60, help="maximum epochs (default: %(default)s; None: each model's own, train/zoo.py)")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default: %(default)s, as in the study)")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate, the peak of a schedule (default: %(default)s; None: each model's own, "
+                        "train/zoo.py)")
     p.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing (default: %(default)s)")
     p.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     p.add_argument("--patience", type=int, default=10,
@@ -98,12 +100,22 @@ def _fit_flags(p: argparse.ArgumentParser) -> None:
                    help="do not try to download ImageNet weights for the transfer models")
     p.add_argument("--runs", type=Path, default=RUNS_DIR,
                    help="checkpoint and log folder, never committed (default: %(default)s)")
+    p.set_defaults(**defaults)
+
+
+# The comparison trains every model alike (what the shipped model's photo fine-tune used: FER+
+# drop, photographic augmentation, equalized faces), each for its own number of epochs at its
+# own peak rate (train/zoo.py's recipes) unless --epochs or --learning-rate says otherwise.
+COMPARISON_RECIPE = dict(epochs=None, learning_rate=None, schedule="cosine", batch_size=64, patience=1000,
+                         photo=0.5, ferplus="drop", no_imagenet=True)
 
 
 def _fit_config(args, model: str):
     from .training import FitConfig
-    return FitConfig(model=model, epochs=args.epochs, batch_size=args.batch_size,
-                     learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
+    from .zoo import ZOO
+    return FitConfig(model=model, epochs=args.epochs or ZOO[model].epochs, batch_size=args.batch_size,
+                     learning_rate=args.learning_rate or ZOO[model].learning_rate,
+                     label_smoothing=args.label_smoothing,
                      class_weights=args.class_weights, patience=args.patience,
                      max_minutes=args.max_minutes, seed=args.seed, resume=args.resume,
                      imagenet=not args.no_imagenet, schedule=args.schedule, init_from=args.init_from,
@@ -140,7 +152,8 @@ def cmd_compare(args) -> None:
     models = args.models.split(",") if args.models else list(ZOO)
     _, (train, val) = _load(args)
     compare([_fit_config(args, m) for m in models], train, val, args.runs, args.out, args.reuse,
-            tuple(args.reuse_runs or ()))
+            tuple(args.reuse_runs or ()), real=None if args.no_real else args.real, real_views=args.real_views,
+            shipped=args.shipped)
 
 
 def cmd_export(args) -> None:
@@ -205,12 +218,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", choices=list(ZOO), default="complex_cnn_1", help="zoo model (default: %(default)s)")
     p.set_defaults(func=cmd_fit)
 
-    p = steps.add_parser("compare", help="train the zoo models and write the comparison table")
+    p = steps.add_parser("compare", help="train the zoo models alike and write the comparison table")
     _common(p)
-    _fit_flags(p)
+    _fit_flags(p, **COMPARISON_RECIPE)
     p.add_argument("--models", default=None, help="comma-separated subset of the zoo (default: all seven)")
     p.add_argument("--reuse", action="store_true",
-                   help="take models that already have a finished run in --runs from there instead of refitting")
+                   help="take models that already have a finished run in --runs from there instead of refitting "
+                        "(--resume does too, and continues an unfinished one from its last checkpoint)")
+    from .realfaces import DEFAULT_REAL
+    p.add_argument("--real", type=Path, default=DEFAULT_REAL,
+                   help="real photographs with known expressions (SET/<emotion>/<file>): each model is also "
+                        "scored on their faces as the deployed analysis finds them (default: %(default)s)")
+    p.add_argument("--no-real", action="store_true", help="leave out the real-photograph columns")
+    p.add_argument("--real-views", choices=TTA_RECIPES, default="mirror-zoom",
+                   help="test-time views for the real-photograph columns, as the shipped model's metadata "
+                        "names them (default: %(default)s)")
+    p.add_argument("--shipped", type=Path, default=Path("models/complex_cnn_1-4class.keras"),
+                   help="the shipped model's float network (its record beside it): a row of its own, scored "
+                        "alike; 'none' leaves it out (default: %(default)s)")
     p.add_argument("--reuse-runs", type=Path, action="append", metavar="DIR",
                    help="also take finished runs from this folder, searched before --runs (repeatable; "
                         "implies --reuse), e.g. the folder of a fine-tuning run")

@@ -187,17 +187,25 @@ class ZooEntry:
     study_params: int
     study_val_loss: float
     study_val_acc: float
+    # The comparison's recipe (``python -m train compare``): epochs of one warm-up epoch then a
+    # cosine to zero, at this peak Adam rate. Budgets are epochs, not minutes, so a row means the
+    # same on any machine; each was sized on the 2-core CPU (docs/training.md gives the times).
+    epochs: int
+    learning_rate: float
     transfer: bool = False
 
 
+# Networks without batch normalization (cnn_model_2, vgg16) start at a lower rate: at 1e-3 they
+# stayed at constant prediction (reports/comparison before 2026-12-02).
 ZOO: dict[str, ZooEntry] = {
-    "cnn_model_1": ZooEntry(cnn_model_1, "gray", 684_036, 0.62, 0.76),
-    "cnn_model_2": ZooEntry(cnn_model_2, "RGB", 2_765_316, 0.67, 0.75),
-    "vgg16": ZooEntry(vgg16, "RGB", 14_714_688, 1.05, 0.54, transfer=True),
-    "resnet50v2": ZooEntry(resnet50v2, "RGB", 25_703_876, 0.99, 0.58, transfer=True),
-    "efficientnetv2b2": ZooEntry(efficientnetv2b2, "RGB", 10_253_090, 1.36, 0.37, transfer=True),
-    "complex_cnn_1": ZooEntry(complex_cnn_1, "gray", 1_839_876, 0.60, 0.76),
-    "complex_cnn_2": ZooEntry(complex_cnn_2, "gray", 3_412_100, 0.67, 0.74),
+    "cnn_model_1": ZooEntry(cnn_model_1, "gray", 684_036, 0.62, 0.76, epochs=20, learning_rate=1e-3),
+    "cnn_model_2": ZooEntry(cnn_model_2, "RGB", 2_765_316, 0.67, 0.75, epochs=15, learning_rate=3e-4),
+    "vgg16": ZooEntry(vgg16, "RGB", 14_714_688, 1.05, 0.54, epochs=3, learning_rate=1e-4, transfer=True),
+    "resnet50v2": ZooEntry(resnet50v2, "RGB", 25_703_876, 0.99, 0.58, epochs=2, learning_rate=1e-3, transfer=True),
+    "efficientnetv2b2": ZooEntry(efficientnetv2b2, "RGB", 10_253_090, 1.36, 0.37, epochs=5, learning_rate=1e-3,
+                                 transfer=True),
+    "complex_cnn_1": ZooEntry(complex_cnn_1, "gray", 1_839_876, 0.60, 0.76, epochs=20, learning_rate=1e-3),
+    "complex_cnn_2": ZooEntry(complex_cnn_2, "gray", 3_412_100, 0.67, 0.74, epochs=10, learning_rate=1e-3),
 }
 
 

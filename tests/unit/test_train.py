@@ -97,9 +97,15 @@ def test_one_epoch_on_tiny_data(tiny_data, tmp_path, name):
     assert summary["epochs"] == 1 and 0 <= summary["val_acc"] <= 1
     for f in ("best.keras", "last.keras", "history.csv", "curves.png", "summary.json"):
         assert (tmp_path / name / f).exists(), f
-    # Resume continues from the recorded epoch.
+    # Resume continues from the recorded epoch, and the run's time counts both sessions' epochs.
+    first = summary["train_seconds"]
     summary = fit(FitConfig(model=name, epochs=2, batch_size=8, resume=True), train, val, tmp_path)
     assert summary["epochs"] == 2
+    seconds = [float(row.split(",")[header.index("epoch_seconds")]) for header in
+               [(tmp_path / name / "history.csv").read_text().splitlines()[0].split(",")]
+               for row in (tmp_path / name / "history.csv").read_text().splitlines()[1:]]
+    assert len(seconds) == 2 and summary["train_seconds"] == pytest.approx(sum(seconds), abs=0.05)
+    assert summary["train_seconds"] > first
 
 
 def test_time_budget_stops_training(tiny_data, tmp_path):
@@ -314,7 +320,7 @@ def test_a_stage_on_other_classes_is_named_in_the_budget(tmp_path):
     summary = {"epochs": 31, "train_seconds": 3700.0, "classes": ["happy", "neutral", "sad", "surprise"],
                "budget_exhausted": True, "config": {"max_minutes": 62, "init_from": str(seven / "best.keras")}}
     stages = with_earlier_stages(summary)["stages"]
-    assert [_budget(s, 4) for s in stages] == ["55 min on 7 classes", "62 min (hit)"]
+    assert [_budget(s, 4) for s in stages] == ["55 min on 7 classes", "62 min (time hit)"]
 
 
 def test_init_from_a_model_of_more_classes_keeps_their_output_rows():
@@ -631,3 +637,42 @@ def test_compact_model_keeps_weights_to_float16_precision_and_is_smaller(tmp_pat
     assert (tmp_path / "compact.keras").stat().st_size < 0.8 * (tmp_path / "plain.keras").stat().st_size
     for a, b in zip(model.get_weights(), keras.models.load_model(tmp_path / "compact.keras").get_weights()):
         np.testing.assert_allclose(b, a, rtol=2 ** -11, atol=1e-7)
+
+
+def test_compare_trains_each_model_by_its_own_recipe_unless_told():
+    from train.__main__ import COMPARISON_RECIPE, _fit_config, _fit_flags
+    import argparse
+    parser = argparse.ArgumentParser()
+    _fit_flags(parser, **COMPARISON_RECIPE)
+    own = _fit_config(parser.parse_args([]), "vgg16")
+    assert (own.epochs, own.learning_rate) == (zoo.ZOO["vgg16"].epochs, zoo.ZOO["vgg16"].learning_rate)
+    assert (own.schedule, own.photo, own.imagenet) == ("cosine", 0.5, False)
+    told = _fit_config(parser.parse_args(["--epochs", "3", "--learning-rate", "0.01"]), "vgg16")
+    assert (told.epochs, told.learning_rate) == (3, 0.01)
+    fit_parser = argparse.ArgumentParser()
+    _fit_flags(fit_parser)  # fit's own defaults are untouched
+    assert fit_parser.parse_args([]).schedule == "plateau" and fit_parser.parse_args([]).photo == 0.0
+
+
+def test_compare_scores_real_photos_keeps_curves_and_resumes(tiny_data, tmp_path):
+    from train.__main__ import main
+    real = tmp_path / "real" / "posed"
+    for emotion in ("happy", "sad", "angry"):  # angry is not among the classes: left out
+        (real / emotion).mkdir(parents=True)
+        for i in range(2):  # 48x48 pictures: face crops, classified whole by the deployed analysis
+            (real / emotion / f"{i}.jpg").write_bytes((tiny_data / "train" / emotion / f"{i}.jpg").read_bytes())
+    args = ["compare", "--data", str(tiny_data), "--classes", "happy,sad", "--models", "cnn_model_1",
+            "--epochs", "1", "--batch-size", "8", "--ferplus", "off", "--real", str(tmp_path / "real"),
+            "--shipped", "none", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    row = result["rows"][0]
+    assert row["real"]["posed"]["images"] == 4 and row["real"]["posed"]["no_face"] == 0
+    assert 0 <= row["real"]["posed"]["accuracy"] <= 1
+    assert (tmp_path / "out" / "curves" / "cnn_model_1.png").exists()
+    markdown = (tmp_path / "out" / "comparison.md").read_text()
+    assert "| posed |" in markdown and "1 epoch from 0.001" in markdown
+    checkpoint = tmp_path / "runs" / "cnn_model_1" / "best.keras"
+    before = checkpoint.stat().st_mtime_ns
+    assert main(args + ["--resume"]) == 0  # a finished run is taken as it is
+    assert checkpoint.stat().st_mtime_ns == before
