@@ -170,8 +170,7 @@ def _markdown(r: dict) -> str:
     sets = sorted({s for row in r["rows"] + [r.get("shipped") or {}] for s in (row.get("real") or {})})
     real_head = "".join(f" {s} |" for s in sets)
     lines = ["# Model comparison", "",
-             f"Classes: {', '.join(r['classes'])}. Train: FER2013 Training ({r['train_images']} images before FER+ "
-             f"drop); validation: FER2013 PublicTest ({r['validation_images']} images), one view per face. The "
+             f"Classes: {', '.join(r['classes'])}. Train: FER2013 Training ({r['train_images']} images); validation: FER2013 PublicTest ({r['validation_images']} images), one view per face. The "
              "study's figures are on its own validation set, so they are context, not a like-for-like comparison.",
              ""]
     if sets:
@@ -213,8 +212,8 @@ def _markdown(r: dict) -> str:
               + ", ".join(f"[{row['model']}](curves/{row['model']}.png)" for row in r["rows"]) + ".", "",
               "Every trained row used one recipe (`python -m train compare`, docs/training.md): Adam, a warm-up epoch "
               "then a cosine to zero over the row's epochs from its peak rate (its budget), batch 64, label "
-              "smoothing 0.1, the study's augmentation plus photographic augmentation for half the images, FER+ "
-              "drop, equalized faces. Validation loss is plain cross-entropy (no label smoothing), comparable "
+              "smoothing 0.1, the study's augmentation plus photographic augmentation for half the images, "
+              "equalized faces. Validation loss is plain cross-entropy (no label smoothing), comparable "
               "across rows. A budget of several stages (a + b + ...) is a model trained, then fine-tuned from the "
               "previous stage's checkpoint; \"on 7 classes\" is a stage on all seven emotions; epochs and time "
               "count every stage. \"(time hit)\" marks a stage stopped by its time limit.", ""]
