@@ -114,6 +114,49 @@ def real_photos_section(meta: dict, realphotos: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _mean_real(row: dict) -> float | None:
+    real = row.get("real") or {}
+    return sum(v["accuracy"] for v in real.values()) / len(real) if real else None
+
+
+def comparison_section(comparison: dict | None) -> str:
+    """Why the shipped architecture, from the comparison table (``python -m train compare``)."""
+    if not comparison or not comparison.get("shipped"):
+        return ""
+    rows, shipped = comparison["rows"], comparison["shipped"]
+    sets = sorted({s for row in rows + [shipped] for s in (row.get("real") or {})})
+    lines = ["## Why this network", "",
+             "`python -m train compare` trained the study's seven models with one recipe, each for its own "
+             "epoch budget ([reports/comparison/comparison.md](../reports/comparison/comparison.md), learning "
+             "curves there). FER2013 validation is one view per face; the real photographs are scored on the "
+             "deployed analysis's faces with the shipped model's test-time views (float networks).", "",
+             "| model | epochs | FER2013 validation |" + "".join(f" {s} |" for s in sets) + " unweighted mean of the sets |",
+             "|---|---|---|" + "---|" * len(sets) + "---|"]
+    for row in rows + [dict(shipped, model=f"shipped: {shipped['model']}")]:
+        real = row.get("real") or {}
+        mean = _mean_real(row)
+        lines.append(f"| {row['model']} | {row.get('epochs', '')} | {row['val_acc']:.3f} |"
+                     + "".join(f" {real[s]['accuracy']:.3f} |" if s in real else " |" for s in sets)
+                     + (f" {mean:.3f} |" if mean is not None else " |"))
+    best_val = max(rows, key=lambda r: r["val_acc"])
+    scored = [r for r in rows if _mean_real(r) is not None]
+    best_real = max(scored, key=_mean_real) if scored else None
+    text = (f"Under the one recipe, **{best_val['model']}** scores highest on FER2013 validation "
+            f"({best_val['val_acc']:.3f})")
+    if best_real:
+        text += f" and **{best_real['model']}** on the photographs ({_mean_real(best_real):.3f} on average)"
+    text += (f". The shipped network is `{shipped['model']}`, trained for {shipped.get('epochs', '?')} epochs in "
+             f"stages ({shipped.get('train_seconds', 0) / 3600:.1f} hours on this CPU)"
+             + (", then blended with a fine-tune for photographs" if shipped.get("blend") else "")
+             + " (docs/training.md)")
+    beats = all(shipped["val_acc"] >= r["val_acc"] for r in rows) and (
+        not scored or (_mean_real(shipped) or 0) >= max(_mean_real(r) for r in scored))
+    text += (": it is above every row of the table on both, which is why it is shipped." if beats else
+             ": it is not above every row on both measures; see the table before choosing it.")
+    lines += ["", text]
+    return "\n".join(lines) + "\n"
+
+
 def data_figures(report_path: Path) -> dict:
     r = json.loads(report_path.read_text())
     return {"train": r["splits"]["train"]["images"], "validation": r["splits"]["validation"]["images"],
@@ -124,9 +167,11 @@ def data_figures(report_path: Path) -> dict:
 
 def write_card(model_dir: Path, reports_dir: Path, out: Path,
                data_report: Path = Path("reports/data/report.json"),
-               realphotos: Path = Path("reports/realphotos/realphotos.json")) -> Path:
+               realphotos: Path = Path("reports/realphotos/realphotos.json"),
+               comparison: Path = Path("reports/comparison/comparison.json")) -> Path:
     figures = data_figures(data_report)
     real = json.loads(realphotos.read_text()) if realphotos.exists() else None
+    table = json.loads(comparison.read_text()) if comparison.exists() else None
     sections = []
     for meta_path in sorted(model_dir.glob("*.json")):
         meta = json.loads(meta_path.read_text())
@@ -136,6 +181,7 @@ def write_card(model_dir: Path, reports_dir: Path, out: Path,
         sections.append(model_section(meta, json.loads(report_path.read_text()) if report_path.exists() else None)
                         + real_photos_section(meta, real))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(HEADER.format(**figures) + "\n" + "\n".join(sections) + LIMITS.format(**figures))
+    out.write_text(HEADER.format(**figures) + "\n" + "\n".join(sections) + "\n" + comparison_section(table)
+                   + LIMITS.format(**figures))
     print(f"model card written to {out}")
     return out

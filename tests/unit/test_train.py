@@ -676,3 +676,20 @@ def test_compare_scores_real_photos_keeps_curves_and_resumes(tiny_data, tmp_path
     before = checkpoint.stat().st_mtime_ns
     assert main(args + ["--resume"]) == 0  # a finished run is taken as it is
     assert checkpoint.stat().st_mtime_ns == before
+
+
+def test_model_card_says_why_the_shipped_network_from_the_comparison():
+    from train.card import comparison_section
+    real = lambda a, b: {"posed": {"accuracy": a}, "headshots": {"accuracy": b}}  # noqa: E731
+    table = {"rows": [{"model": "cnn_model_1", "epochs": 40, "val_acc": 0.70, "real": real(0.6, 0.5)},
+                      {"model": "vgg16", "epochs": 3, "val_acc": 0.55, "real": real(0.7, 0.6)}],
+             "shipped": {"model": "complex_cnn_1", "epochs": 177, "train_seconds": 7200, "val_acc": 0.77,
+                         "real": real(0.75, 0.7)}}
+    text = comparison_section(table)
+    assert "**cnn_model_1** scores highest on FER2013 validation (0.700)" in text
+    assert "**vgg16** on the photographs (0.650 on average)" in text
+    assert "| shipped: complex_cnn_1 | 177 | 0.770 | 0.700 | 0.750 | 0.725 |" in text
+    assert "which is why it is shipped" in text
+    table["rows"][1]["val_acc"] = 0.8
+    assert "not above every row" in comparison_section(table)
+    assert comparison_section(None) == ""
