@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
@@ -58,9 +59,23 @@ def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, 
     ``runs_dir``. ``shipped``, the shipped model's float network, gets a row of its own."""
     out.mkdir(parents=True, exist_ok=True)
     faces = detected_faces(real, runs_dir) if real else None
+    # Rows of the table already written: with --resume, a model trained to the same recipe in an
+    # earlier session whose run folder is gone (they are never committed) is not trained again.
+    earlier = json.loads((out / "comparison.json").read_text()) if (out / "comparison.json").exists() else {}
+    earlier_rows = {row["model"]: row for row in earlier.get("rows", []) if row.get("val_metrics")}
     rows = []
     for i, cfg in enumerate(configs, 1):
         found = [Path(d) / cfg.model for d in (*reuse_dirs, runs_dir) if (Path(d) / cfg.model / "summary.json").exists()]
+        if found and cfg.resume and not (reuse or reuse_dirs):
+            ran = json.loads((found[0] / "summary.json").read_text())["config"]
+            if not same_recipe(ran, cfg):
+                print(f"[{i}/{len(configs)}] {cfg.model}: {found[0]} ran another recipe; training again")
+                found, cfg = [], replace(cfg, resume=False)
+        row = earlier_rows.get(cfg.model)
+        if not found and cfg.resume and row and same_recipe(row["config"], cfg):
+            print(f"[{i}/{len(configs)}] {cfg.model}: taking its row of {out / 'comparison.json'} (same recipe)")
+            rows.append(row)
+            continue
         if (reuse or reuse_dirs or cfg.resume) and found:
             print(f"[{i}/{len(configs)}] {cfg.model}: reusing {found[0]}")
             summary = with_earlier_stages(json.loads((found[0] / "summary.json").read_text()))
@@ -75,6 +90,7 @@ def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, 
                        study_val_acc=entry.study_val_acc, size_bytes=summary["params"] * 4,
                        max_minutes=cfg.max_minutes)
         run = Path(summary["run_dir"])
+        summary["val_metrics"] = summarize(np.load(run / "val_probs.npy"), val.labels, list(val.classes))
         if faces:
             model = keras.models.load_model(run_checkpoint(run))
             summary["real"] = real_photo_scores(model, faces, val.classes, val.preprocessing, real_views)
@@ -86,8 +102,7 @@ def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, 
         rows.append(summary)
     rows.sort(key=lambda row: list(ZOO).index(row["model"]))  # the study's order, whatever the training order
     winner = choose_winner(rows)
-    probs = np.load(Path(winner["run_dir"]) / "val_probs.npy")
-    metrics = summarize(probs, val.labels, list(val.classes))
+    metrics = winner["val_metrics"]
     plot_confusion(np.array(metrics["confusion_matrix"]), list(val.classes), out / "winner_confusion.png",
                    f"{winner['model']} (validation)")
     result = {"classes": list(val.classes), "validation_images": len(val), "train_images": len(train),
@@ -99,6 +114,12 @@ def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, 
     (out / "comparison.md").write_text(_markdown(result))
     print(f"winner: {winner['model']} (val_acc {winner['val_acc']:.4f}); table in {out}/comparison.md")
     return result
+
+
+def same_recipe(ran: dict, cfg: FitConfig) -> bool:
+    """Whether a run's recorded config is ``cfg``'s, whether or not either resumed."""
+    wanted = {k: v for k, v in asdict(cfg).items() if k != "resume"}
+    return {k: ran.get(k) for k in wanted} == wanted
 
 
 def shipped_row(path: Path, val: Split, faces: dict | None, real_views: str) -> dict:

@@ -676,6 +676,14 @@ def test_compare_scores_real_photos_keeps_curves_and_resumes(tiny_data, tmp_path
     before = checkpoint.stat().st_mtime_ns
     assert main(args + ["--resume"]) == 0  # a finished run is taken as it is
     assert checkpoint.stat().st_mtime_ns == before
+    import shutil
+    shutil.rmtree(tmp_path / "runs" / "cnn_model_1")  # a new session: run folders are never committed
+    assert main(args + ["--resume"]) == 0  # the table's row, same recipe: not trained again
+    assert not (tmp_path / "runs" / "cnn_model_1").exists()
+    assert json.loads((tmp_path / "out" / "comparison.json").read_text())["rows"][0]["val_acc"] == row["val_acc"]
+    longer = [a if a != "1" else "2" for a in args]  # --epochs 2: another recipe, trained again
+    assert main(longer + ["--resume"]) == 0
+    assert json.loads((tmp_path / "out" / "comparison.json").read_text())["rows"][0]["epochs"] == 2
 
 
 def test_model_card_says_why_the_shipped_network_from_the_comparison():
