@@ -407,7 +407,7 @@ def main(argv=None) -> int:
         result["candidates"][name] = entry
     model = settings.model_dir
     result["candidates"]["retinaface"]["package_added_mb"] = round(
-        sum(p.stat().st_size for p in model.glob("retinaface_*.tflite")) / 2**20, 2)
+        sum(p.stat().st_size for p in model.glob("retinaface*.tflite")) / 2**20, 2)
     result["candidates"]["mtcnn"]["package_added_mb"] = round(
         sum(p.stat().st_size for p in model.glob("mtcnn_*.tflite")) / 2**20, 2)
     result["candidates"]["blazeface_short_range"]["package_added_mb"] = round(
