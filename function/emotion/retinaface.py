@@ -15,6 +15,7 @@ chosen here, on the WIDER photos of bench.detection (docs/face-detection.md).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -54,6 +55,8 @@ MAX_ENLARGE = 4.0
 # A photo's canvas is its searched size rounded up to a multiple of this many pixels (itself a
 # multiple of the network's largest stride, 32).
 CANVAS_STEP = 32
+# Canvas shapes whose anchors are kept (about 1 MB for 1024x768): the look's and a few photos'.
+ANCHOR_SHAPES_KEPT = 4
 
 
 class RetinaFaceDetector:
@@ -81,7 +84,9 @@ class RetinaFaceDetector:
         # plans the new shape, about 10 ms a megapixel), the second looks' stays at
         # VERIFY_SIDE square, so a photo with looks costs no resize back and forth.
         self.models = {role: load_model(model_dir / name, num_threads, backend) for role in ("photo", "look")}
-        self._anchors: dict[tuple[int, int], np.ndarray] = {}
+        # Anchors per canvas shape, the last few only: photos come in many sizes.
+        spec_anchors = spec["anchors"]
+        self._anchors = functools.lru_cache(maxsize=ANCHOR_SHAPES_KEPT)(lambda h, w: anchors(h, w, spec_anchors))
         # A model's first run packs its weights (tens of ms): done here, at the cold start, at the
         # smallest canvas (a larger photo's canvas is planned when the first one arrives).
         for model in self.models.values():
@@ -135,10 +140,8 @@ class RetinaFaceDetector:
         canvas[0, image.height:] = FILL
         canvas[0, :image.height, image.width:] = FILL
         outputs = model.run(canvas)
-        if shape not in self._anchors:
-            self._anchors[shape] = anchors(*shape, self.spec["anchors"])
         by_width = {o.shape[-1]: o[0] for o in outputs}
-        return decode(by_width[4], by_width[2][:, 1], self._anchors[shape], min_score,
+        return decode(by_width[4], by_width[2][:, 1], self._anchors(*shape), min_score,
                       self.spec["anchors"]["variances"])
 
     def verify(self, image: Image.Image, box: np.ndarray) -> np.ndarray | None:
