@@ -9,6 +9,7 @@ previous detector), BlazeFace full-range over a pyramid of windows, and OpenCV's
 
     python -m bench.detection [--wider-every 1] [--repeats 20]
     python -m bench.detection --timing retinaface mtcnn --repeats 5   # the times alone
+    python -m bench.detection --render-only   # the report again from face-detection.json
 """
 from __future__ import annotations
 
@@ -274,6 +275,46 @@ def timing(detector, images: dict, repeats: int) -> dict:
     return out
 
 
+def retinaface_parts(detector, images: dict, repeats: int) -> dict:
+    """RetinaFace's detect() in parts, median ms per photo: the network over the photo, LiteRT
+    planning a new canvas shape (when the photo's differs from the one before), the second looks
+    (window and network) and the rest (shrinking the photo, the canvas, decoding, NMS)."""
+    photo = detector.models["photo"]
+    spent: dict[str, float] = {}
+
+    def timed(part, fn):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[part] = spent.get(part, 0.0) + (time.perf_counter() - start) * 1000
+        return wrapper
+
+    photo.run, photo.resize = timed("run", photo.run), timed("replan", photo.resize)  # run() calls resize()
+    detector.verify = timed("second_looks", detector.verify)
+    out = {}
+    try:
+        for name, frames in images.items():
+            parts = []
+            frames = [f.convert("RGB") for f in frames]
+            detector.detect(frames[0])
+            for _ in range(repeats):
+                for frame in frames:
+                    spent.clear()
+                    start = time.perf_counter()
+                    detector.detect(frame)
+                    total = (time.perf_counter() - start) * 1000
+                    replan, looks = spent.get("replan", 0.0), spent.get("second_looks", 0.0)
+                    network = spent["run"] - replan
+                    parts.append({"total": total, "network": network, "replan": replan, "second_looks": looks,
+                                  "rest": total - network - replan - looks})
+            out[name] = {k: round(statistics.median(p[k] for p in parts), 1) for k in parts[0]}
+    finally:
+        del photo.run, photo.resize, detector.verify
+    return out
+
+
 def timing_images(wider, settings) -> dict:
     """Five WIDER photos as they are (1024 px wide), at 640x480, and at 4000x3000 decoded as the
     function decodes a JPEG upload (reduced on the fly to a short side of at least 1024 px)."""
@@ -351,7 +392,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-haar", action="store_true", help="leave out OpenCV's Haar cascade (its own venv)")
     parser.add_argument("--timing", nargs="+", metavar="DETECTOR",
                         help="only time these detectors (retinaface, mtcnn, face_detection_short_range) on the "
-                             "timing photos, print the medians and exit (writes nothing)")
+                             "timing photos, print the medians (RetinaFace's also in parts) and exit (writes nothing)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite face-detection.md and .png from the face-detection.json in --out (after "
+                             "editing bench/detection_notes.md) without measuring anything")
     parser.add_argument("--calibrate", action="store_true",
                         help="only print MTCNN's framing constants measured on the tuning composites")
     args = parser.parse_args(argv)
@@ -362,6 +406,11 @@ def main(argv=None) -> int:
     from emotion.mtcnn import MIN_SCORE, MtcnnDetector
     from emotion.retinaface import RetinaFaceDetector
     settings = Settings()
+    if args.render_only:
+        result = json.loads((args.out / "face-detection.json").read_text())
+        (args.out / "face-detection.md").write_text(markdown(result))
+        plot(result, args.out / "face-detection.png")
+        return 0
     if args.calibrate:
         print(json.dumps(calibrate_framing(test_photos(args.data, 60),
                                            load_detector(settings.model_dir, settings.face_detector))))
@@ -369,7 +418,10 @@ def main(argv=None) -> int:
     if args.timing:
         times = timing_images(wider_photos(), settings)
         for name in args.timing:
-            print(json.dumps({name: timing(load_detector(settings.model_dir, name), times, args.repeats)}))
+            detector = load_detector(settings.model_dir, name)
+            print(json.dumps({name: timing(detector, times, args.repeats)}))
+            if name == "retinaface":
+                print(json.dumps({"retinaface_parts": retinaface_parts(detector, times, args.repeats)}))
         return 0
     classifier = EmotionClassifier.load(settings.model_dir, settings.model_name)
     wider = wider_photos()[::args.wider_every]
@@ -404,10 +456,12 @@ def main(argv=None) -> int:
         entry["real_portraits"] = {k: len(det.detect(v.convert("RGB") if getattr(det, "wants_color", False)
                                                      else v.convert("L"))) for k, v in portraits.items()}
         entry["detect_p50_ms"] = timing(det, times, args.repeats)
+        if name == "retinaface":
+            entry["detect_parts_ms"] = retinaface_parts(det, times, args.repeats)
         result["candidates"][name] = entry
     model = settings.model_dir
     result["candidates"]["retinaface"]["package_added_mb"] = round(
-        sum(p.stat().st_size for p in model.glob("retinaface_*.tflite")) / 2**20, 2)
+        sum(p.stat().st_size for p in model.glob("retinaface*.tflite")) / 2**20, 2)
     result["candidates"]["mtcnn"]["package_added_mb"] = round(
         sum(p.stat().st_size for p in model.glob("mtcnn_*.tflite")) / 2**20, 2)
     result["candidates"]["blazeface_short_range"]["package_added_mb"] = round(

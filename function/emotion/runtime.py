@@ -12,10 +12,16 @@ compiled_model,tensor_buffer,tensor_buffer_requirements}.h of google-ai-edge/Lit
 into ai-edge-litert 2.3.0 (every symbol is looked up at load). That build exports no CPU-options
 helpers: the CPU accelerator reads its settings from an opaque option named "xnnpack" whose
 payload is TOML text (litert/c/options/litert_cpu_options.cc, runtime/litert_cpu_options.cc).
+
+A model whose inputs leave dimensions open (-1; RetinaFace's height and width) is resized to the
+arrays run() is given: LiteRtCompiledModelResizeInputTensor, then
+LiteRtGetCompiledModelOutputTensorLayouts with update_allocation (LiteRT plans the tensors for the
+new shape, about 10 ms a megapixel on one core) and new buffers; the Interpreter resizes likewise.
 """
 from __future__ import annotations
 
 import ctypes as C
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -111,6 +117,8 @@ _SIGNATURES = {
     "LiteRtLockTensorBuffer": (C.c_int, [_P, _PP, C.c_int]),
     "LiteRtUnlockTensorBuffer": (C.c_int, [_P]),
     "LiteRtRunCompiledModel": (C.c_int, [_P, _SIZE, _SIZE, _PP, _SIZE, _PP]),
+    "LiteRtCompiledModelResizeInputTensor": (C.c_int, [_P, _SIZE, _SIZE, C.POINTER(C.c_int), _SIZE]),
+    "LiteRtGetCompiledModelOutputTensorLayouts": (C.c_int, [_P, _SIZE, _SIZE, C.POINTER(_Layout), C.c_bool]),
 }
 
 
@@ -121,6 +129,21 @@ class TensorSpec:
     dtype: np.dtype
     scale: float = 0.0  # 0.0: not quantized
     zero_point: int = 0
+    open_dims: tuple[int, ...] = ()  # the dimensions the model leaves open (-1), resizable at run time
+
+
+def _needs_resize(arrays, specs) -> bool:
+    """Whether an input of the same rank comes at another shape in an open dimension (arrays of
+    another rank are reshaped into the tensor, as before open shapes were supported)."""
+    return any(a.ndim == len(s.shape) and a.shape != s.shape and s.open_dims for a, s in zip(arrays, specs))
+
+
+def _resized(spec: TensorSpec, shape: tuple[int, ...]) -> TensorSpec:
+    """``spec`` at ``shape``; only its open dimensions may change."""
+    if len(shape) != len(spec.shape) or any(a != b for i, (a, b) in enumerate(zip(shape, spec.shape))
+                                            if i not in spec.open_dims):
+        raise ValueError(f"{spec.name}: shape {shape} does not fit {spec.shape} (open dimensions {spec.open_dims})")
+    return dataclasses.replace(spec, shape=tuple(int(d) for d in shape))
 
 
 def capi_library_path() -> Path | None:
@@ -157,7 +180,8 @@ def _cpu_options_payload(num_threads: int) -> C.Array:
 
 class CompiledModel:
     """A model compiled once for the CPU by LiteRT's C API, with host-memory tensor buffers bound
-    once; run() copies the inputs in and the outputs out."""
+    once per input shape; run() copies the inputs in and the outputs out. A model whose inputs
+    leave dimensions open (-1) is resized to the arrays it is given, its buffers bound again."""
 
     backend = "litert-c"
 
@@ -185,13 +209,39 @@ class CompiledModel:
         self._check(lib.LiteRtAddOpaqueOptions(options, cpu_options), "LiteRtAddOpaqueOptions")
         self._compiled = self._create("LiteRtCreateCompiledModel", "LiteRtDestroyCompiledModel", env, handle, options)
 
-        self.inputs, self._in_arrays, in_buffers = self._bind(inputs, "Input")
-        self.outputs, self._out_arrays, out_buffers = self._bind(outputs, "Output")
+        self._ranked = [ranked for _, ranked in inputs + outputs]
+        self._buffers: list[C.c_void_p] = []  # the bound tensor buffers, destroyed on a rebind
+        self._bind_all([spec for spec, _ in inputs], [spec for spec, _ in outputs])
+
+    def _bind_all(self, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
+        for buffer in self._buffers:
+            self._lib.LiteRtDestroyTensorBuffer(buffer)
+        self._buffers = []
+        n = len(inputs)
+        self.inputs, self._in_arrays, in_buffers = self._bind(list(zip(inputs, self._ranked[:n])), "Input")
+        self.outputs, self._out_arrays, out_buffers = self._bind(list(zip(outputs, self._ranked[n:])), "Output")
         self._in_buffers = (C.c_void_p * len(in_buffers))(*in_buffers)
         self._out_buffers = (C.c_void_p * len(out_buffers))(*out_buffers)
 
+    def resize(self, *shapes: tuple[int, ...]) -> None:
+        """Set the inputs' shapes (their open dimensions) and bind buffers of the outputs' new shapes."""
+        inputs = [_resized(spec, shape) for spec, shape in zip(self.inputs, shapes)]
+        for i, spec in enumerate(inputs):
+            dims = (C.c_int * len(spec.shape))(*spec.shape)
+            self._check(self._lib.LiteRtCompiledModelResizeInputTensor(self._compiled, 0, i, dims, len(spec.shape)),
+                        "LiteRtCompiledModelResizeInputTensor")
+        layouts = (_Layout * len(self.outputs))()
+        # update_allocation: LiteRT plans the tensors for the new shapes now, and reports the outputs'.
+        self._check(self._lib.LiteRtGetCompiledModelOutputTensorLayouts(self._compiled, 0, len(self.outputs),
+                                                                        layouts, True), "output layouts")
+        outputs = [dataclasses.replace(spec, shape=tuple(int(layout.dimensions[d]) for d in range(len(spec.shape))))
+                   for spec, layout in zip(self.outputs, layouts)]
+        self._bind_all(inputs, outputs)
+
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
         lib = self._lib
+        if _needs_resize(arrays, self.inputs):
+            self.resize(*(a.shape for a in arrays))
         for array, target, buffer in zip(arrays, self._in_arrays, self._in_buffers):
             self._check(lib.LiteRtLockTensorBuffer(buffer, C.byref(C.c_void_p()), LOCK_WRITE), "lock input")
             np.copyto(target, array.reshape(target.shape), casting="same_kind")
@@ -206,6 +256,9 @@ class CompiledModel:
         return results
 
     def close(self) -> None:
+        for buffer in getattr(self, "_buffers", ()):
+            self._lib.LiteRtDestroyTensorBuffer(buffer)
+        self._buffers = []
         while self._handles:
             destroy, handle = self._handles.pop()
             getattr(self._lib, destroy)(handle)
@@ -253,7 +306,8 @@ class CompiledModel:
         rank = ranked.layout.rank_bits & 0x7F
         if not 0 < rank <= MAX_RANK or ranked.element_type not in ELEMENT_TYPES:
             raise LiteRtError(f"unexpected tensor type (rank {rank}, element type {ranked.element_type})")
-        # A dynamic dimension (Keras exports the batch as -1) runs with size 1 here.
+        # An open dimension (Keras exports the batch as -1) runs with size 1 until resized.
+        open_dims = tuple(i for i in range(rank) if ranked.layout.dimensions[i] < 0)
         for i in range(rank):
             ranked.layout.dimensions[i] = max(1, ranked.layout.dimensions[i])
         scale, zero_point = 0.0, 0
@@ -265,7 +319,7 @@ class CompiledModel:
             scale, zero_point = float(per_tensor.scale), int(per_tensor.zero_point)
         shape = tuple(int(ranked.layout.dimensions[i]) for i in range(rank))
         spec = TensorSpec((name.value or b"").decode(), shape, np.dtype(ELEMENT_TYPES[ranked.element_type]),
-                          scale, zero_point)
+                          scale, zero_point, open_dims)
         return spec, ranked
 
     def _bind(self, tensors, kind: str):
@@ -283,8 +337,13 @@ class CompiledModel:
             raw = np.zeros(size.value + HOST_MEMORY_ALIGNMENT, dtype=np.uint8)
             start = -raw.ctypes.data % HOST_MEMORY_ALIGNMENT
             memory = raw[start:start + size.value]
-            buffer = self._create("LiteRtCreateTensorBufferFromHostMemory", "LiteRtDestroyTensorBuffer",
-                                  C.byref(ranked), memory.ctypes.data, size.value, None)
+            for d, extent in enumerate(spec.shape):
+                ranked.layout.dimensions[d] = extent
+            buffer = C.c_void_p()
+            self._check(self._lib.LiteRtCreateTensorBufferFromHostMemory(C.byref(ranked), memory.ctypes.data,
+                                                                         size.value, None, C.byref(buffer)),
+                        "LiteRtCreateTensorBufferFromHostMemory")
+            self._buffers.append(buffer)
             specs.append(spec)
             arrays.append(memory[:nbytes].view(spec.dtype).reshape(spec.shape))  # keeps `raw` alive
             buffers.append(buffer.value)
@@ -311,10 +370,21 @@ class InterpreterModel:
     @staticmethod
     def _spec(detail: dict) -> TensorSpec:
         scale, zero_point = detail["quantization"]
+        signature = detail.get("shape_signature", detail["shape"])
         return TensorSpec(detail["name"], tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]),
-                          float(scale), int(zero_point))
+                          float(scale), int(zero_point), tuple(i for i, d in enumerate(signature) if d < 0))
+
+    def resize(self, *shapes: tuple[int, ...]) -> None:
+        """Set the inputs' shapes (their open dimensions); the outputs' follow."""
+        for index, spec, shape in zip(self._in, self.inputs, shapes):
+            self.interpreter.resize_tensor_input(index, list(_resized(spec, tuple(shape)).shape), strict=True)
+        self.interpreter.allocate_tensors()
+        self.inputs = [self._spec(d) for d in self.interpreter.get_input_details()]
+        self.outputs = [self._spec(d) for d in self.interpreter.get_output_details()]
 
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        if _needs_resize(arrays, self.inputs):
+            self.resize(*(a.shape for a in arrays))
         for index, spec, array in zip(self._in, self.inputs, arrays):
             self.interpreter.set_tensor(index, np.asarray(array, dtype=spec.dtype).reshape(spec.shape))
         self.interpreter.invoke()

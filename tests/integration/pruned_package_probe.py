@@ -42,8 +42,8 @@ def encoded(fmt: str) -> bytes:
 
 
 def detector_runtimes(detector) -> list[str]:
-    """The runtime of every model the detector loaded (RetinaFace loads one per input shape)."""
-    models = getattr(detector, "_models", None) or {"": detector.model}
+    """The runtime of every model the detector loaded (RetinaFace loads two: photo and second look)."""
+    models = getattr(detector, "models", None) or {"": detector.model}
     return sorted({m.backend for m in models.values()})
 
 

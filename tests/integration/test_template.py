@@ -155,10 +155,7 @@ def test_pruned_package_keeps_what_the_function_loads(built):
         for needed in ("app.py", "numpy", "PIL", "pi_heif", "ai_edge_litert/libLiteRt.so", "aws_xray_sdk",
                        "aws_lambda_powertools", "model/emotion4.tflite"):
             assert (package / needed).exists(), (arch, needed)
-    # The phone-formats issue's budget was 65 MB; RetinaFace (issue #21) ships its weights once per
-    # fixed input shape (five, 4.2 MB) and put the package at 69.1 MB. One resizable model would
-    # bring it back near 65 (the closing note of 2026-12-01).
-    assert built["x86_64-prune"]["after_mb"] <= 70
+    assert built["x86_64-prune"]["after_mb"] <= 65
 
 
 def test_arm64_package_exports_every_litert_symbol_the_function_calls(built):

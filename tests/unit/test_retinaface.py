@@ -1,5 +1,5 @@
 """The photo detector (RetinaFace MobileNet-0.25 on LiteRT): portraits, a faceless photo, the
-anchors and decoding, the canvases, the file checks, the second look."""
+anchors and decoding, the canvases (one resizable model), the file check, the second look."""
 import dataclasses
 import sys
 from pathlib import Path
@@ -61,15 +61,25 @@ def test_decode_applies_the_variances_and_nms():
 
 def test_canvases(detector):
     assert detector.canvas_for(1024, 768) == ((768, 1024), 1.0)
-    assert detector.canvas_for(600, 450) == ((480, 640), 1.0)
+    assert detector.canvas_for(640, 480) == ((480, 640), 1.0)
     assert detector.canvas_for(768, 1024) == ((1024, 768), 1.0)
+    # Searched at its own size, the canvas rounded up to the network's largest stride.
+    assert detector.canvas_for(1024, 682) == ((704, 1024), 1.0)
     (shape, scale) = detector.canvas_for(4000, 3000)
     assert shape == (768, 1024) and scale == pytest.approx(1024 / 4000)
-    # A picture a little larger than a canvas is shrunk into it, not searched in a larger one.
-    assert detector.canvas_for(512, 512) == ((480, 640), 480 / 512)
-    smallest = min(detector.shapes, key=lambda s: s[0] * s[1])
-    (shape, scale) = detector.canvas_for(40, 40)  # small pictures are enlarged into the smallest
-    assert shape == smallest and scale == pytest.approx(min(4.0, smallest[1] / 40))
+    # Larger than 1024x768 either way: shrunk to fit it.
+    assert detector.canvas_for(1024, 852) == ((768, 928), pytest.approx(768 / 852))
+    assert detector.canvas_for(2000, 2000) == ((768, 768), pytest.approx(768 / 2000))
+    (shape, scale) = detector.canvas_for(40, 40)  # small pictures are enlarged into the look's square
+    assert shape == (160, 160) and scale == 4.0
+    assert detector.canvas_for(100, 150) == ((192, 128), pytest.approx(192 / 150))
+
+
+def test_a_photo_gets_the_same_faces_whatever_was_searched_before(detector):
+    photo = astronaut().convert("RGB").resize((700, 500))
+    first = detector.detect(photo)
+    detector.detect(Image.new("RGB", (1024, 768), (90, 90, 90)))  # another canvas in between
+    assert detector.detect(photo) == first and len(first) == 1
 
 
 def test_the_same_face_is_found_at_every_canvas(detector):
@@ -98,7 +108,7 @@ def test_an_unsure_face_gets_a_second_look(detector):
 def test_a_changed_model_file_is_refused(tmp_path):
     for p in MODEL_DIR.glob("retinaface*"):
         (tmp_path / p.name).write_bytes(p.read_bytes())
-    victim = next(tmp_path.glob("retinaface_*.tflite"))
+    victim = tmp_path / "retinaface.tflite"
     victim.write_bytes(b"x" + victim.read_bytes()[1:])
     with pytest.raises(ModelIntegrityError):
         RetinaFaceDetector(tmp_path)

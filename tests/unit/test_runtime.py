@@ -92,3 +92,23 @@ def test_cpu_options_reach_litert(monkeypatch):
         load_model(MODELS / "emotion4.tflite", backend="litert-c")
     monkeypatch.undo()
     assert load_model(MODELS / "emotion4.tflite", num_threads=2, backend="litert-c").backend == "litert-c"
+
+
+def test_open_input_dimensions_are_resized_to_the_arrays_given():
+    """RetinaFace's one file leaves height and width open: each shape, in any order, gives the
+    Interpreter's outputs bit for bit, and a dimension the model fixes is refused."""
+    path = MODELS / "retinaface.tflite"
+    c_api, interpreter = load_model(path, backend="litert-c"), load_model(path, backend="interpreter")
+    assert c_api.inputs[0].open_dims == interpreter.inputs[0].open_dims == (1, 2)
+    rng = np.random.default_rng(2)
+    for h, w in ((192, 192), (480, 640), (192, 192), (1024, 768)):
+        x = rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8)
+        a, b = c_api.run(x), interpreter.run(x)
+        # One score pair and one box per anchor: two anchors a cell at strides 8, 16 and 32.
+        anchors = 2 * sum((h // s) * (w // s) for s in (8, 16, 32))
+        assert sorted(o.shape for o in a) == [(1, anchors, 2), (1, anchors, 4)]
+        for p, q in zip(a, b):
+            np.testing.assert_array_equal(p, q)
+        assert c_api.inputs[0].shape == (1, h, w, 3)
+    with pytest.raises(ValueError, match="does not fit"):
+        c_api.run(np.zeros((2, 192, 192, 3), np.uint8))
