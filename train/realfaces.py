@@ -9,6 +9,7 @@ it first. Evaluation only: nothing trains on these photographs.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -49,7 +50,11 @@ def detected_faces(real: Path, cache_dir: Path, log=print) -> dict[str, dict]:
 
     settings = Settings.from_env()
     images = list_images(Path(real), None)
+    # The detector's files (built from wheels, never committed) name the cache too: a rebuilt or
+    # reconverted detector finds faces afresh.
+    models = sorted(Path(settings.model_dir).glob(f"{settings.face_detector}*"))
     key = {"format": CACHE_FORMAT, "detector": settings.face_detector,
+           "detector_files": {m.name: hashlib.sha256(m.read_bytes()).hexdigest() for m in models},
            "images": {name: [f"{p.parent.name}/{p.name}" for p, _ in files] for name, files in images.items()}}
     cache = Path(cache_dir) / f"realfaces-{settings.face_detector}.npz"
     if cache.exists():
