@@ -15,7 +15,7 @@
 set -u
 PY=${PY:-python3}
 MINUTES=${MINUTES:-7}               # budget of each complex_cnn_1 run (the t7 -> t4 chain splits it)
-CMP_MINUTES=${CMP_MINUTES:-0.9}     # budget of each other zoo model
+CMP_MINUTES=${CMP_MINUTES:-6}       # safety time limit of each zoo model in the comparison
 WATCHDOG=${WATCHDOG:-500}           # seconds after which every run is stopped, whatever its state
 LIMIT=${LIMIT:+--limit $LIMIT}      # images per class (a dry run), default all
 AUG=${AUG:-matrix}                  # training-time augmentation: matrix or keras
@@ -54,8 +54,10 @@ fit m7 $MINUTES --classes $ALL --learning-rate 1e-3 --mixup 0.2 & pids="$pids $!
 half=$(awk "BEGIN {print $MINUTES / 2}")  # seven emotions first, then the four from its features
 ( fit t7 $half --classes $ALL --learning-rate 1e-3 --mixup 0.2 && \
   fit t4 $half --learning-rate 5e-4 --mixup 0.2 --init-from $RUNS/t7/complex_cnn_1/best.keras ) & pids="$pids $!"
-$PY -m train compare $common --models cnn_model_1,cnn_model_2,vgg16,resnet50v2,efficientnetv2b2,complex_cnn_2 \
-    --batch-size 32 --max-minutes $CMP_MINUTES --runs $RUNS/cmp --out $RUNS/cmp-report \
+# The comparison's own recipe (each model's epochs and rate, train/zoo.py), as on the CPU. The
+# real photographs are not carried to the device, so its table has FER2013 figures only.
+$PY -m train compare --data $WORK/fer2013 $LIMIT --augmentation $AUG --no-real --resume \
+    --max-minutes $CMP_MINUTES --runs $RUNS/cmp --out $RUNS/cmp-report \
     > $RUNS/logs/cmp.log 2>&1 & pids="$pids $!"
 
 # Only this script's runs (their --runs folder), never another training on the same machine.
