@@ -261,7 +261,7 @@ def test_model_card_is_written_from_metadata(tmp_path):
               "duplicates": {"groups": 3, "groups_across_splits": 1, "groups_with_conflicting_labels": 0}}
     (tmp_path / "report.json").write_text(json.dumps(report))
     card = write_card(tmp_path, tmp_path, tmp_path / "card.md", tmp_path / "report.json",
-                      tmp_path / "no-realphotos.json").read_text()
+                      tmp_path / "no-realphotos.json", tmp_path / "no-comparison.json").read_text()
     assert '"Training" (10 images)' in card
     assert "`emotion4` 9.9.9: happy, sad" in card and "**0.8100**" in card and "Not for" in card
     assert "fd" not in card.split("## Known limitations")[0].split("## `emotion4`")[1]
