@@ -13,7 +13,8 @@ from .data import DatasetError, Split
 from .evaluate import summarize
 from .plots import plot_confusion
 from .realfaces import detected_faces, real_photo_scores
-from .training import FitConfig, _read_history, export_inference_model, fit, run_checkpoint, training_record
+from .training import (FitConfig, evaluate_split, export_inference_model, fit, read_history, run_checkpoint,
+                       training_record)
 from .zoo import ZOO
 
 
@@ -92,7 +93,7 @@ def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, 
         run = Path(summary["run_dir"])
         summary["val_metrics"] = summarize(np.load(run / "val_probs.npy"), val.labels, list(val.classes))
         if (run / "history.csv").exists():  # augmented training faces below validation: underfit at this budget
-            summary["last_train_acc"] = round(_read_history(run / "history.csv")["accuracy"][-1], 4)
+            summary["last_train_acc"] = round(read_history(run / "history.csv")["accuracy"][-1], 4)
         if faces:
             model = keras.models.load_model(run_checkpoint(run))
             summary["real"] = real_photo_scores(model, faces, val.classes, val.preprocessing, real_views)
@@ -129,12 +130,9 @@ def shipped_row(path: Path, val: Split, faces: dict | None, real_views: str) -> 
     FER2013 validation, ``real_views`` on the photographs), with its training record's stages."""
     record = training_record(path)
     model = keras.models.load_model(path)
-    probs = model.predict(val.images.astype("float32"), batch_size=256, verbose=0)
-    y_val = keras.utils.to_categorical(val.labels, len(val.classes))
+    val_loss, val_acc, _ = evaluate_split(model, val, keras.utils.to_categorical(val.labels, len(val.classes)))
     row = dict(record) if record.get("stages") or not record.get("config") else with_earlier_stages(record)
-    row.update(path=str(path), params=int(model.count_params()),
-               val_loss=round(float(keras.losses.CategoricalCrossentropy()(y_val, probs)), 4),
-               val_acc=round(float((probs.argmax(1) == val.labels).mean()), 4))
+    row.update(path=str(path), params=int(model.count_params()), val_loss=round(val_loss, 4), val_acc=round(val_acc, 4))
     if faces:
         row["real"] = real_photo_scores(model, faces, val.classes, val.preprocessing, real_views)
     return row

@@ -200,7 +200,7 @@ def recompute_batch_norm(model: keras.Model, images: np.ndarray, batch_size: int
         layer.momentum = momentum
 
 
-def _read_history(path: Path) -> dict[str, list[float]]:
+def read_history(path: Path) -> dict[str, list[float]]:
     if not path.exists():
         return {}
     with path.open() as f:
@@ -279,7 +279,7 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     initial_epoch = 0
     if cfg.resume and last_path.exists():
         model = keras.models.load_model(last_path)
-        initial_epoch = len(_read_history(log_path).get("loss", []))
+        initial_epoch = len(read_history(log_path).get("loss", []))
         print(f"resuming {cfg.model} from epoch {initial_epoch}")
     else:
         model = zoo.build(cfg.model, n_classes, augment=cfg.augmentation, weights="imagenet" if cfg.imagenet else None)
@@ -349,16 +349,16 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
         average.apply_to(model)
         recompute_batch_norm(model, train.images, cfg.batch_size, cfg.seed)
         model.save(out / AVERAGED_CHECKPOINT)
-        averaged = _evaluate(model, val, y_val)
+        averaged = evaluate_split(model, val, y_val)
         print(f"average of {average.count} epochs: val_acc={averaged[1]:.4f} val_loss={averaged[0]:.4f}")
     if best_path.exists():  # EarlyStopping restores only when it triggers; the checkpoint always holds the best
         model = keras.models.load_model(best_path)
-    val_loss, val_acc, probs = _evaluate(model, val, y_val)
+    val_loss, val_acc, probs = evaluate_split(model, val, y_val)
     checkpoint = best_path.name
     if averaged and (averaged[1], -averaged[0]) > (val_acc, -val_loss):
         # The run's result is the better of the two, by the comparison's rule: accuracy, ties by loss.
         (val_loss, val_acc, probs), checkpoint = averaged, AVERAGED_CHECKPOINT
-    history = _read_history(log_path)
+    history = read_history(log_path)
     plot_learning_curves(history, out / "curves.png", title=cfg.model)
     summary = {
         "model": cfg.model,
@@ -404,7 +404,7 @@ def teacher_targets(teacher_path: str | Path, train: Split, tta: str, temperatur
     return (soft / soft.sum(1, keepdims=True)).astype("float32")
 
 
-def _evaluate(model: keras.Model, val: Split, y_val: np.ndarray) -> tuple[float, float, np.ndarray]:
+def evaluate_split(model: keras.Model, val: Split, y_val: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Validation loss, accuracy and probabilities. The loss has no label smoothing, so it is
     comparable across runs and with the study."""
     probs = model.predict(val.images.astype("float32"), batch_size=256, verbose=0)
