@@ -55,6 +55,24 @@ def list_images(real: Path, sets: list[str] | None) -> dict[str, list[tuple[Path
     return out
 
 
+def rescaled_copies(images: dict[str, list[tuple[Path, str]]], real: Path, scratch: Path,
+                    width_scale: float) -> dict[str, list[tuple[Path, str]]]:
+    """The same sets with every photo made ``width_scale`` times as wide, as lossless PNGs in ``scratch``."""
+    from PIL import Image, ImageOps
+    out = {}
+    for name, files in images.items():
+        out[name] = []
+        for path, label in files:
+            with Image.open(path) as image:
+                image = ImageOps.exif_transpose(image)
+                copy = scratch / path.relative_to(real).with_suffix(".png")
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                image.resize((max(1, round(image.width * width_scale)), image.height),
+                             Image.Resampling.LANCZOS).save(copy)
+            out[name].append((copy, label))
+    return out
+
+
 class DetectOnce:
     """The deployed detector, answering a second analysis of the same picture (the other task's
     model) from memory: the same faces, found once."""
@@ -221,7 +239,9 @@ def markdown(result: dict) -> str:
              + ". "
              "The largest face's label counts, no face found counts wrong; four emotions: only images "
              "labelled with one of the four, fer's highest score among them. These sets are for evaluation "
-             "only (../shared/data/real/README.md).", ""]
+             "only (../shared/data/real/README.md)."
+             + (f" A diagnosis: every photo was made {result['width_scale']:g} times as wide first (`--width-scale`)."
+                if result.get("width_scale", 1.0) != 1.0 else ""), ""]
     for task, rows in result["report"].items():
         lines += [f"## {task}", "", "| set | images | service accuracy | fer accuracy | service macro-F1 | fer macro-F1 "
                   "| no face: service / fer | both found a face: images, service / fer |", "|---|---|---|---|---|---|---|---|"]
@@ -249,15 +269,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-fer", action="store_true", help="skip the fer package (and its venv)")
     parser.add_argument("--fer-from", type=Path, default=None,
                         help="reuse fer's answers from this earlier realphotos.json instead of running it again")
+    parser.add_argument("--width-scale", type=float, default=1.0, metavar="S",
+                        help="a diagnosis: make every photo S times as wide (height kept) before either "
+                             "pipeline sees it, as a photo resized to another shape is (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="folder for realphotos.json, realphotos.md and PNGs (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.width_scale != 1.0 and args.fer_from:
+        parser.error("--fer-from answers are for the photos as they are: run fer again, or --no-fer")
 
     def log(msg):
         print(f"[realphotos] {msg}", file=sys.stderr, flush=True)
 
     import platform
     images = list_images(args.real, args.sets.split(",") if args.sets else None)
+    scratch = None
+    if args.width_scale != 1.0:
+        scratch = tempfile.TemporaryDirectory()
+        images = rescaled_copies(images, args.real, Path(scratch.name), args.width_scale)
     paths = [p for files in images.values() for p, _ in files]
     log(f"{len(paths)} images in {len(images)} sets: " + ", ".join(f"{k} {len(v)}" for k, v in images.items()))
     service = run_service(paths, args.model_dir, log)
@@ -271,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     if fer:
         systems["fer"] = fer
     report = evaluate(images, systems)
-    result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+    result = {"date": date.today().isoformat(), "width_scale": args.width_scale, "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}", "versions": service["versions"], "detector": service["detector"],
               "fer_version": fer["version"] if fer else None,
               "fer_answers_from": fer.get("from") if fer else None, "report": report, "service": service, "fer": fer}

@@ -92,6 +92,10 @@ def _fit_flags(p: argparse.ArgumentParser, **defaults) -> None:
                         "images (1 when given alone): exposure, gamma and contrast, sharpening and blur, lower "
                         "resolution, JPEG quality, noise, shear and aspect (train/photo.py), each face "
                         "preprocessed again afterwards; 0 turns it off (default: %(default)s)")
+    p.add_argument("--photo-stretch", type=float, default=0.0, metavar="SHARE",
+                   help="with --photo: the share of those images also made wider or narrower, width over "
+                        "height changed by up to 1.35x either way, as photos resized to another shape look "
+                        "(train/photo.py); 0 turns it off (default: %(default)s)")
     p.add_argument("--ferplus", choices=("off", "soft", "drop"), default="off",
                    help="FER+'s ten votes per image (ferplus.csv in --data): 'soft' trains on the share of votes "
                         "for each class; 'drop' leaves out images whose FER+ majority names another emotion "
@@ -125,7 +129,8 @@ def _fit_config(args, model: str):
                      mixup=args.mixup, augmentation=args.augmentation,
                      average_from=args.average_from, distill_from=args.distill_from,
                      distill_tta=args.distill_tta, distill_weight=args.distill_weight,
-                     distill_temperature=args.distill_temperature, photo=args.photo, ferplus=args.ferplus)
+                     distill_temperature=args.distill_temperature, photo=args.photo, photo_stretch=args.photo_stretch,
+                     ferplus=args.ferplus)
 
 
 def _load(args, splits=("train", "validation")):

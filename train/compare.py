@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import keras
@@ -120,9 +120,11 @@ def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, 
 
 
 def same_recipe(ran: dict, cfg: FitConfig) -> bool:
-    """Whether a run's recorded config is ``cfg``'s, whether or not either resumed."""
+    """Whether a run's recorded config is ``cfg``'s, whether or not either resumed (an option
+    added since the run was recorded counts at its default)."""
     wanted = {k: v for k, v in asdict(cfg).items() if k != "resume"}
-    return {k: ran.get(k) for k in wanted} == wanted
+    defaults = {f.name: f.default for f in fields(FitConfig)}
+    return {k: ran.get(k, defaults[k]) for k in wanted} == wanted
 
 
 def shipped_row(path: Path, val: Split, faces: dict | None, real_views: str) -> dict:

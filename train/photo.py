@@ -20,6 +20,10 @@ from PIL import Image, ImageFilter
 
 from .function_code import preprocessing
 
+# The widest stretch trained for: taiwanese-dev's 480x600 photos were published at 256x256, a
+# width/height change of 1.25 (../shared/data/real/README.md: "slightly stretched").
+STRETCH_RATIO = 1.35
+
 
 @dataclass(frozen=True)
 class PhotoAugmentation:
@@ -33,6 +37,9 @@ class PhotoAugmentation:
     jpeg: float = 0.4       # re-encode at quality 25-90
     noise: float = 0.25     # Gaussian noise, sigma 2-10 grey levels
     pose: float = 0.3       # shear up to 0.12 and aspect 0.9-1.1 (a slightly turned or stretched face)
+    # A photo resized to another shape by an app or a dataset: width over height changed by up to
+    # STRETCH_RATIO either way (log-uniform). Off unless asked: the comparison's recipe predates it.
+    stretch: float = 0.0
 
     def __call__(self, images: np.ndarray, rng: np.random.Generator, steps: tuple[str, ...]) -> np.ndarray:
         """``images`` (B, H, W, 1) uint8, each degraded at random then preprocessed with ``steps``."""
@@ -52,6 +59,8 @@ class PhotoAugmentation:
         image = Image.fromarray(face)
         if rng.random() < self.pose:
             image = _shear(face, rng.uniform(-0.12, 0.12), rng.uniform(0.9, 1.1))
+        if rng.random() < self.stretch:
+            image = _stretch(np.asarray(image), np.exp(rng.uniform(-np.log(STRETCH_RATIO), np.log(STRETCH_RATIO))))
         if rng.random() < self.resolution:
             side = int(rng.integers(14, 41))
             small = image.resize((side, side), Image.Resampling.BOX)
@@ -83,5 +92,18 @@ def _shear(face: np.ndarray, shear: float, aspect: float) -> Image.Image:
     a, b, e = aspect, shear, 1.0 / aspect
     moved = Image.fromarray(padded).transform(
         padded.shape[::-1], Image.Transform.AFFINE, (a, b, cx - a * cx - b * cy, 0.0, e, cy - e * cy),
+        Image.Resampling.BILINEAR)
+    return moved.crop((pad, pad, pad + w, pad + h))
+
+
+def _stretch(face: np.ndarray, ratio: float) -> Image.Image:
+    """``face`` made ``ratio`` times wider (narrower below 1) about its centre, height kept, the
+    border filled with its edge pixels."""
+    h, w = face.shape
+    pad = 8
+    padded = np.pad(face, pad, mode="edge")
+    cx = (w + 2 * pad - 1) / 2
+    moved = Image.fromarray(padded).transform(
+        padded.shape[::-1], Image.Transform.AFFINE, (1.0 / ratio, 0.0, cx - cx / ratio, 0.0, 1.0, 0.0),
         Image.Resampling.BILINEAR)
     return moved.crop((pad, pad, pad + w, pad + h))

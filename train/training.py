@@ -52,6 +52,7 @@ class FitConfig:
     distill_weight: float = 0.5  # the teacher's share of each training target; the one-hot label has the rest
     distill_temperature: float = 2.0  # softens the teacher's probabilities: p ** (1 / T), renormalized
     photo: float = 0.0  # share of images given photographic augmentation (train/photo.py); 0 turns it off
+    photo_stretch: float = 0.0  # within it, the share stretched to another width/height ratio
     ferplus: str = "off"  # FER+ votes: "soft" targets, "drop" images the annotators read differently, "off"
 
 
@@ -332,7 +333,7 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     if cfg.mixup or cfg.photo:
         per_image = np.array([weights[i] for i in train.labels], "float32") if weights else None
         inputs = dict(x=TrainingBatches(train.images, y_train, cfg.batch_size, cfg.seed, cfg.mixup,
-                                        PhotoAugmentation(share=cfg.photo) if cfg.photo else None, train.preprocessing, per_image))
+                                        PhotoAugmentation(share=cfg.photo, stretch=cfg.photo_stretch) if cfg.photo else None, train.preprocessing, per_image))
     else:
         inputs = dict(x=train.images.astype("float32"), y=y_train, batch_size=cfg.batch_size, class_weight=weights)
 

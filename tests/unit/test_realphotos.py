@@ -50,3 +50,18 @@ def test_the_benchmark_runs_the_deployed_analysis_on_a_set(tmp_path):
     assert row["images"] == 2 and row["no_face"] == 0  # 48x48 uploads are face crops: classified whole
     assert (tmp_path / "out" / "emotion4-confusion.png").stat().st_size > 0
     assert "tiny" in (tmp_path / "out" / "realphotos.md").read_text()
+
+
+def test_width_scale_measures_the_same_sets_made_wider_or_narrower(tmp_path):
+    from bench.realphotos import list_images, rescaled_copies
+    from PIL import Image
+    real = tmp_path / "real"
+    (real / "tiny" / "happy").mkdir(parents=True)
+    face("happy").resize((60, 40)).save(real / "tiny" / "happy" / "a.jpg")
+    copies = rescaled_copies(list_images(real, None), real, tmp_path / "scratch", 0.5)
+    (path, label), = copies["tiny"]
+    assert label == "happy" and Image.open(path).size == (30, 40)
+    assert main(["--real", str(real), "--no-fer", "--width-scale", "0.8", "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "realphotos.json").read_text())
+    assert result["width_scale"] == 0.8 and result["report"]["emotion4"]["tiny"]["service"]["images"] == 1
+    assert "0.8 times as wide" in (tmp_path / "out" / "realphotos.md").read_text()

@@ -551,6 +551,29 @@ def test_photo_augmentation_degrades_then_preprocesses_every_face(tiny_data):
     np.testing.assert_array_equal(none_of_them(train.images, np.random.default_rng(0), steps), train.images)
 
 
+
+def test_stretch_changes_the_width_over_height_only():
+    from train.photo import PhotoAugmentation, _stretch
+    face = np.zeros((48, 48), np.uint8)
+    face[12:36, 18:30] = 255  # a bright bar 12 px wide, 24 tall, centred
+    wider, narrower = np.asarray(_stretch(face, 1.3)), np.asarray(_stretch(face, 1 / 1.3))
+    width = lambda image: int((image[24] > 127).sum())  # noqa: E731
+    height = lambda image: int((image[:, 24] > 127).sum())  # noqa: E731
+    assert (width(wider), width(narrower)) == (16, 9) and height(wider) == height(narrower) == 24
+    np.testing.assert_array_equal(np.asarray(_stretch(face, 1.0)), face)
+    # off by default, so the comparison's recipe (which predates it) trains as before
+    assert PhotoAugmentation().stretch == 0.0
+
+
+def test_a_recorded_recipe_without_a_newer_option_matches_at_its_default():
+    from dataclasses import asdict
+    from train.compare import same_recipe
+    from train.training import FitConfig
+    cfg = FitConfig(model="cnn_model_1", photo=0.5)
+    recorded = {k: v for k, v in asdict(cfg).items() if k != "photo_stretch"}
+    assert same_recipe(recorded, cfg)
+    assert not same_recipe(recorded, FitConfig(model="cnn_model_1", photo=0.5, photo_stretch=0.5))
+
 def _write_ferplus(root, rows):
     header = "file,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF,pixel_mad\n"
     (root / "ferplus.csv").write_text(header + "".join(f"{f},{','.join(map(str, v))},1.0\n" for f, v in rows))
