@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import platform
     images = list_images(args.real, args.sets.split(",") if args.sets else None)
-    scratch = None
+    scratch = None  # the rescaled copies' folder, kept until the run ends
     if args.width_scale != 1.0:
         scratch = tempfile.TemporaryDirectory()
         images = rescaled_copies(images, args.real, Path(scratch.name), args.width_scale)

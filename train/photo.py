@@ -84,26 +84,22 @@ class PhotoAugmentation:
 def _shear(face: np.ndarray, shear: float, aspect: float) -> Image.Image:
     """``face`` sheared sideways and stretched about its centre, the border filled with its edge
     pixels (as the model's augmentation layer fills it)."""
+    return _affine(face, aspect, shear, 1.0 / aspect)
+
+
+def _stretch(face: np.ndarray, ratio: float) -> Image.Image:
+    """``face`` made ``ratio`` times wider (narrower below 1) about its centre, height kept."""
+    return _affine(face, 1.0 / ratio, 0.0, 1.0)
+
+
+def _affine(face: np.ndarray, a: float, b: float, e: float) -> Image.Image:
+    """``face`` through the affine map that samples input pixel (a x + b y, e y) about the centre
+    for output pixel (x, y), the border filled with its edge pixels."""
     h, w = face.shape
     pad = 8
     padded = np.pad(face, pad, mode="edge")
     cx, cy = (w + 2 * pad - 1) / 2, (h + 2 * pad - 1) / 2
-    # PIL's affine maps each output pixel (x, y) to the input pixel (a x + b y + c, d x + e y + f).
-    a, b, e = aspect, shear, 1.0 / aspect
     moved = Image.fromarray(padded).transform(
         padded.shape[::-1], Image.Transform.AFFINE, (a, b, cx - a * cx - b * cy, 0.0, e, cy - e * cy),
-        Image.Resampling.BILINEAR)
-    return moved.crop((pad, pad, pad + w, pad + h))
-
-
-def _stretch(face: np.ndarray, ratio: float) -> Image.Image:
-    """``face`` made ``ratio`` times wider (narrower below 1) about its centre, height kept, the
-    border filled with its edge pixels."""
-    h, w = face.shape
-    pad = 8
-    padded = np.pad(face, pad, mode="edge")
-    cx = (w + 2 * pad - 1) / 2
-    moved = Image.fromarray(padded).transform(
-        padded.shape[::-1], Image.Transform.AFFINE, (1.0 / ratio, 0.0, cx - cx / ratio, 0.0, 1.0, 0.0),
         Image.Resampling.BILINEAR)
     return moved.crop((pad, pad, pad + w, pad + h))

@@ -551,7 +551,6 @@ def test_photo_augmentation_degrades_then_preprocesses_every_face(tiny_data):
     np.testing.assert_array_equal(none_of_them(train.images, np.random.default_rng(0), steps), train.images)
 
 
-
 def test_stretch_changes_the_width_over_height_only():
     from train.photo import PhotoAugmentation, _stretch
     face = np.zeros((48, 48), np.uint8)
@@ -573,6 +572,7 @@ def test_a_recorded_recipe_without_a_newer_option_matches_at_its_default():
     recorded = {k: v for k, v in asdict(cfg).items() if k != "photo_stretch"}
     assert same_recipe(recorded, cfg)
     assert not same_recipe(recorded, FitConfig(model="cnn_model_1", photo=0.5, photo_stretch=0.5))
+
 
 def _write_ferplus(root, rows):
     header = "file,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF,pixel_mad\n"
