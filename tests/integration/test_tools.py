@@ -92,3 +92,14 @@ def test_manifest_benchmark_counts_its_made_up_listing():
     out = measure(2500, "only-missing")  # every other image has a result: 1,250 without
     assert (out["objects_listed"], out["tasks"]) == (2500 + 1250, 1250)
     assert out["manifest_mb"] > 0 and out["python_peak_mb"] < 5
+
+
+def test_benchmark_report_says_which_accuracies_were_measured_again():
+    from argparse import Namespace
+    from bench.run import markdown
+    results = json.loads((ROOT / "bench" / "results.json").read_text())
+    results.pop("accuracy_remeasured", None)
+    args = Namespace(repeats=500, cold_runs=7)
+    assert "--accuracy-only" not in markdown(results, args)
+    results["accuracy_remeasured"] = {"date": "2030-01-01", "rows": ["litert-int8", "fer-net"]}
+    assert "`litert-int8`, `fer-net` were measured again on 2030-01-01" in markdown(results, args)
