@@ -126,7 +126,8 @@ def training_data(classes: tuple[str, ...], images: int, stages=(), recalibratio
                  f"{' or '.join(map(str, counts))} FER2013 emotions instead")
     if blend:
         other = (blend.get("other_record") or {}).get("config", {})
-        how = ", ".join(filter(None, ["photographic augmentation" if other.get("photo") else "",
+        photo = "photographic augmentation" + (", stretched faces" if other.get("photo_stretch") else "")
+        how = ", ".join(filter(None, [photo if other.get("photo") else "",
                                       f"FER+ votes ({other['ferplus']})" if other.get("ferplus", "off") != "off" else ""]))
         text += (f"; weights blended {1 - blend['other_share']:.0%} with {blend['other_share']:.0%} of a fine-tune"
                  + (f" ({how})" if how else ""))

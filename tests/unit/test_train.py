@@ -362,6 +362,9 @@ def test_training_data_names_earlier_stages_on_other_classes():
     recalibrated = training_data(four, 20, (), {"views": ["identity", "mirror"]})
     assert recalibrated.endswith("(20 images); batch-norm statistics recalibrated on those training faces seen "
                                  "through 2 test-time views")
+    stretched = {"other_share": 0.5, "other_record": {"config": {"photo": 1.0, "photo_stretch": 0.5, "ferplus": "drop"}}}
+    assert training_data(four, 20, (), blend=stretched).endswith(
+        "; weights blended 50% with 50% of a fine-tune (photographic augmentation, stretched faces, FER+ votes (drop))")
 
 
 def test_export_cuts_a_seven_emotion_run_to_four(tmp_path):
