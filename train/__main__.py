@@ -186,7 +186,7 @@ def cmd_quantize(args) -> None:
 
 def cmd_blend(args) -> None:
     from .blend import blend
-    blend(args.model, args.other, args.weight, args.out)
+    blend(args.model, args.other, args.weight, args.out, args.other_head)
 
 
 def cmd_compact(args) -> None:
@@ -303,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--other", type=Path, required=True, help="exported float .keras model (share --weight)")
     p.add_argument("--weight", type=float, default=0.5, help="share of --other, 0..1 (default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, help="where the blended .keras model goes, its record beside it")
+    p.add_argument("--other-head", action="store_true",
+                   help="keep --other's own layers where the shapes differ (its output layer, when it was "
+                        "fine-tuned for other classes, e.g. seven emotions from a four-emotion --model); the "
+                        "result has --other's classes")
     p.set_defaults(func=cmd_blend)
 
     p = steps.add_parser("compact", help="make an exported .keras model small enough to commit (weights rounded "

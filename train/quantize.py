@@ -130,7 +130,9 @@ def training_data(classes: tuple[str, ...], images: int, stages=(), recalibratio
         how = ", ".join(filter(None, [photo if other.get("photo") else "",
                                       f"FER+ votes ({other['ferplus']})" if other.get("ferplus", "off") != "off" else ""]))
         text += (f"; weights blended {1 - blend['other_share']:.0%} with {blend['other_share']:.0%} of a fine-tune"
-                 + (f" ({how})" if how else ""))
+                 + (f" ({how})" if how else "")
+                 + (f", the fine-tune's own {len(blend['other_alone'])} weights of another shape (its output layer)"
+                    if blend.get("other_alone") else ""))
     if recalibration:
         text += (f"; batch-norm statistics recalibrated on those training faces seen through "
                  f"{len(recalibration['views'])} test-time views")

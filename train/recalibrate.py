@@ -35,7 +35,7 @@ def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, batch_size: i
         total = total_sq = 0.0
         count = 0
         for start in range(0, len(images), batch_size):
-            x = keras.ops.convert_to_numpy(upstream(images[start:start + batch_size], training=False))
+            x = upstream.predict(images[start:start + batch_size], batch_size=batch_size, verbose=0)  # compiled: faster than a call
             x = x.reshape(-1, x.shape[-1]).astype(np.float64)
             total, total_sq, count = total + x.sum(0), total_sq + (x * x).sum(0), count + len(x)
         mean = total / count

@@ -620,6 +620,24 @@ def test_blend_interpolates_every_weight(tmp_path):
         blend(tmp_path / "a.keras", tmp_path / "b.keras", 1.5, tmp_path / "bad.keras")
 
 
+def test_blend_keeps_the_other_networks_output_layer_for_other_classes(tmp_path):
+    from train.blend import blend
+    four, seven = zoo.build("cnn_model_1", 4, augment=False), zoo.build("cnn_model_1", 7, augment=False)
+    seven.set_weights([x + 1.0 if w.shape == x.shape else w for w, x in zip(seven.get_weights(), four.get_weights())])
+    four.save(tmp_path / "four.keras")
+    seven.save(tmp_path / "seven.keras")
+    (tmp_path / "seven.json").write_text(json.dumps({"classes": list("abcdefg"), "config": {"photo": 1.0}}))
+    with pytest.raises(SystemExit, match="--other-head"):
+        blend(tmp_path / "four.keras", tmp_path / "seven.keras", 0.5, tmp_path / "bad.keras")
+    out = blend(tmp_path / "four.keras", tmp_path / "seven.keras", 0.5, tmp_path / "mixed.keras", other_head=True)
+    mixed = keras.models.load_model(out)
+    assert mixed.output_shape == (None, 7)
+    for x, y, m in zip(four.get_weights(), seven.get_weights(), mixed.get_weights()):
+        np.testing.assert_allclose(m, x + 0.5 if x.shape == y.shape else y, rtol=1e-6, atol=1e-6)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["classes"] == list("abcdefg") and len(record["blend"]["other_alone"]) == 2  # kernel, bias
+
+
 def test_model_card_gives_real_photo_figures_and_weak_classes(tmp_path):
     from train.card import real_photos_section
     meta = {"name": "emotion4", "version": "2.0.0"}
