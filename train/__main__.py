@@ -174,7 +174,7 @@ def cmd_recalibrate(args) -> None:
     from .quantize import _views
     from .recalibrate import recalibrate_export
     _, (train, val) = _load(args)
-    recalibrate_export(args.model, train, val, _views(args.views), args.out or args.model)
+    recalibrate_export(args.model, train, val, _views(args.views), args.out or args.model, args.sample)
 
 
 def cmd_quantize(args) -> None:
@@ -275,6 +275,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(the quantize step's --tta recipes) (default: %(default)s)")
     p.add_argument("--out", type=Path, default=None,
                    help="where the recalibrated model goes, its export record beside it (default: over --model)")
+    p.add_argument("--sample", type=int, default=None,
+                   help="recalibrate on this many training faces drawn at random (seeded) instead of all: "
+                        "each layer's statistics still average over thousands of faces at every position, "
+                        "in a fraction of the time (default: all)")
     p.set_defaults(func=cmd_recalibrate)
 
     p = steps.add_parser("quantize", help="full-integer int8 TFLite model + metadata + float/int8 evaluation")

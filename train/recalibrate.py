@@ -21,6 +21,7 @@ from .quantize import view_images
 from .training import batch_norm_layers
 
 BATCH_SIZE = 512
+SAMPLE_SEED = 1337
 
 
 def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, batch_size: int = BATCH_SIZE) -> int:
@@ -46,9 +47,11 @@ def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, batch_size: i
     return len(layers)
 
 
-def recalibrate_export(model_path: Path, train: Split, val: Split, views: tuple[str, ...], out: Path) -> dict:
-    """Recalibrate an exported model on ``train`` seen through ``views``; save it to ``out`` with
-    its export record, whose validation figures (one view) become the recalibrated model's."""
+def recalibrate_export(model_path: Path, train: Split, val: Split, views: tuple[str, ...], out: Path,
+                       sample: int | None = None) -> dict:
+    """Recalibrate an exported model on ``train`` (``sample`` of its faces, drawn with a fixed seed)
+    seen through ``views``; save it to ``out`` with its export record, whose validation figures
+    (one view) become the recalibrated model's."""
     model = keras.models.load_model(model_path)
     if model.output_shape[-1] != len(train.classes):
         raise SystemExit(f"{model_path} has {model.output_shape[-1]} outputs, --classes names {len(train.classes)}")
@@ -59,8 +62,11 @@ def recalibrate_export(model_path: Path, train: Split, val: Split, views: tuple[
         return {"val_acc": metrics["accuracy"], "val_loss": metrics["loss"]}
 
     before = validation()
-    images = np.concatenate(view_images(train.images, views))
-    print(f"recalibrating {model_path} on {len(train)} training faces x {len(views)} views", file=sys.stderr)
+    faces = train.images
+    if sample and sample < len(faces):
+        faces = faces[np.sort(np.random.default_rng(SAMPLE_SEED).choice(len(faces), sample, replace=False))]
+    images = np.concatenate(view_images(faces, views))
+    print(f"recalibrating {model_path} on {len(faces)} training faces x {len(views)} views", file=sys.stderr)
     layers = recalibrate_batch_norm(model, images)
     after = validation()
     out = Path(out)
@@ -69,7 +75,7 @@ def recalibrate_export(model_path: Path, train: Split, val: Split, views: tuple[
 
     record_path = Path(model_path).with_suffix(".json")
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    done = {"layers": layers, "training_images": len(train), "views": list(views),
+    done = {"layers": layers, "training_images": len(faces), "views": list(views),
             "validation_before": before, "validation_after": after}
     record.update(after, batchnorm_recalibration=done)
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")

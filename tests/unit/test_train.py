@@ -529,6 +529,8 @@ def test_recalibrate_step_saves_the_model_and_its_record_with_the_new_figures(ti
     probs = keras.models.load_model(out).predict(val.images.astype("float32"), verbose=0)
     assert record["val_acc"] == round(float((probs.argmax(1) == val.labels).mean()), 4)
     assert record["val_acc"] == done["validation_after"]["val_acc"] and record["model"] == "complex_cnn_1"
+    sampled = recalibrate_export(exported, train, val, ("identity",), tmp_path / "sampled.keras", sample=3)
+    assert sampled["training_images"] == 3
 
 
 def test_photo_augmentation_degrades_then_preprocesses_every_face(tiny_data):
