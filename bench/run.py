@@ -2,6 +2,7 @@
 
     python -m bench.run                 # full run: bench/RESULTS.md and bench/results.json
     python -m bench.run --quick         # tiny settings (smoke test)
+    python -m bench.run --accuracy-only # only the accuracy columns, after a model changes
 
 Candidates: (1) our handler path, int8 on LiteRT's C API, as deployed; (2) the same code and models as
 they were before the python3.13 move, on the previous pins (Python 3.11, ai-edge-litert 1.4.0; own venv);
