@@ -65,3 +65,28 @@ def test_width_scale_measures_the_same_sets_made_wider_or_narrower(tmp_path):
     result = json.loads((tmp_path / "out" / "realphotos.json").read_text())
     assert result["width_scale"] == 0.8 and result["report"]["emotion4"]["tiny"]["service"]["images"] == 1
     assert "0.8 times as wide" in (tmp_path / "out" / "realphotos.md").read_text()
+
+
+def test_offsets_ceiling_finds_the_correction_a_biased_set_needs(tmp_path):
+    from bench.offsets_ceiling import main as offsets_main
+
+    # "posed": every surprise face scored neutral 0.6 / surprise 0.4; "plain": read right as they are.
+    results = {}
+    for i in range(10):
+        results[f"/r/posed/surprise/{i}.jpg"] = {"emotion4": {"faces": 1, "scores": {
+            "happy": 0.0, "neutral": 0.6, "sad": 0.0, "surprise": 0.4}}}
+        results[f"/r/posed/neutral/{i}.jpg"] = {"emotion4": {"faces": 1, "scores": {
+            "happy": 0.0, "neutral": 0.9, "sad": 0.0, "surprise": 0.1}}}
+        results[f"/r/plain/surprise/{i}.jpg"] = {"emotion4": {"faces": 1, "scores": {
+            "happy": 0.0, "neutral": 0.3, "sad": 0.0, "surprise": 0.7}}}
+    results["/r/plain/neutral/x.jpg"] = {"emotion4": {"faces": 0, "scores": None}}  # no face: left out
+    source = tmp_path / "realphotos.json"
+    source.write_text(json.dumps({"date": "d", "versions": {}, "service": {"results": results}}))
+    offsets_main(["--results", str(source), "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "offsets_ceiling.json").read_text())["tasks"]["emotion4"]
+    assert report["as_is"] == {"plain": 1.0, "posed": 0.5}
+    assert report["accuracy_with_offsets_of"]["posed"]["posed"] == 1.0
+    posed = report["offsets"]["posed"]
+    assert 0.41 < posed["surprise"] - posed["neutral"] < 2.2  # between log(0.6/0.4) and log(0.9/0.1)
+    assert "emotion7" not in json.loads((tmp_path / "offsets_ceiling.json").read_text())["tasks"]
+    assert (tmp_path / "offsets_ceiling.md").read_text().startswith("# Per-class offsets")
