@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.candidates.split(",")
     prepare(log, names)
     results: dict = {"date": date.today().isoformat(), "settings": {"repeats": args.repeats, "cold_runs": args.cold_runs}, "machine": f"{platform.processor() or platform.machine()}, "
-                     f"{os.cpu_count()} cores, Python {platform.python_version()}", "candidates": {}}
+                     f"{os.cpu_count()} cores ({cpu_description()}), Python {platform.python_version()}", "candidates": {}}
     for name in names:
         log(f"{name}: {args.cold_runs} cold starts")
         colds = [worker(name, "cold") for _ in range(args.cold_runs)]
@@ -362,6 +362,26 @@ def same_results(c: dict) -> list[str]:
             "Every probability of every FER2013 validation image through the handler (four-emotion images for "
             "emotion4, all seven for emotion7), digested per candidate: equal digests mean equal outputs.", "",
             "| candidates | model | probabilities |", "|---|---|---|", *rows, ""]
+
+
+# The instructions int8 inference leans on, best first: XNNPACK's int8 kernels are several times
+# faster with dot-product instructions (VNNI) than on AVX2 alone, float ones barely change, so
+# the int8/float ratio is a property of the machine as much as of the model.
+INT8_FEATURES = ("amx_int8", "avx512_vnni", "avx_vnni", "avx512f", "avx2", "asimddp", "asimd")
+
+
+def cpu_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name and the best of INT8_FEATURES it has, e.g. 'AMD EPYC 7B13, avx2'."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return "CPU unknown"
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip().lower(): v.strip() for k, v in fields.items()}
+    name = fields.get("model name") or fields.get("cpu part") or "CPU unknown"
+    flags = set((fields.get("flags") or fields.get("features") or "").split())
+    best = next((f for f in INT8_FEATURES if f in flags), "none of " + "/".join(INT8_FEATURES))
+    return f"{name}, {best}"
 
 
 def markdown(r: dict, args) -> str:

@@ -103,3 +103,19 @@ def test_benchmark_report_says_which_accuracies_were_measured_again():
     assert "--accuracy-only" not in markdown(results, args)
     results["accuracy_remeasured"] = {"date": "2030-01-01", "rows": ["litert-int8", "fer-net"]}
     assert "`litert-int8`, `fer-net` were measured again on 2030-01-01" in markdown(results, args)
+
+
+def test_bench_names_the_cpus_int8_instructions(tmp_path):
+    from bench.run import cpu_description
+
+    intel = tmp_path / "intel"
+    intel.write_text("processor\t: 0\nmodel name\t: Intel Xeon\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n\n"
+                     "processor\t: 1\nmodel name\t: Intel Xeon\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n")
+    amd = tmp_path / "amd"
+    amd.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse4a avx avx2\n")
+    graviton = tmp_path / "arm"
+    graviton.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp\nCPU part\t: 0xd0c\n")
+    assert cpu_description(intel) == "Intel Xeon, avx512_vnni"
+    assert cpu_description(amd) == "AMD EPYC, avx2"
+    assert cpu_description(graviton) == "0xd0c, asimddp"
+    assert cpu_description(tmp_path / "missing") == "CPU unknown"
