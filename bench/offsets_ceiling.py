@@ -50,8 +50,10 @@ def best_offsets(logs: np.ndarray, truth: np.ndarray) -> np.ndarray:
     offsets = np.zeros(logs.shape[1])
     for _ in range(PASSES):
         for c in range(1, logs.shape[1]):
-            trials = [(accuracy(logs, truth, np.where(np.arange(len(offsets)) == c, g, offsets)), -abs(g), g)
-                      for g in GRID]
+            trials = []
+            for g in GRID:
+                offsets[c] = g
+                trials.append((accuracy(logs, truth, offsets), -abs(g), g))  # ties: the smaller offset
             offsets[c] = max(trials)[2]
     return offsets
 
@@ -84,7 +86,7 @@ def main(argv=None) -> None:
         cross = {n: {m: accuracy(*sets[m], tuned[n]) for m in names} for n in names}
         report["tasks"][task] = {"as_is": as_is, "offsets": {n: dict(zip(labels, tuned[n].tolist())) for n in names},
                                  "accuracy_with_offsets_of": cross}
-        lines += [f"## {task}", "", "| offsets tuned on | " + " | ".join(f"{labels[c]}" for c in range(len(labels)))
+        lines += [f"## {task}", "", "| offsets tuned on | " + " | ".join(labels)
                   + " | " + " | ".join(names) + " |", "|---|" + "---|" * (len(labels) + len(names))]
         lines.append("| none (as shipped) | " + " | ".join("0" for _ in labels) + " | "
                      + " | ".join(f"{as_is[m]:.3f}" for m in names) + " |")
