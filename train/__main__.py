@@ -100,6 +100,10 @@ def _fit_flags(p: argparse.ArgumentParser, **defaults) -> None:
                    help="FER+'s ten votes per image (ferplus.csv in --data): 'soft' trains on the share of votes "
                         "for each class; 'drop' leaves out images whose FER+ majority names another emotion "
                         "(default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="with --photo: processes that augment batches ahead of training (a GPU trains far faster "
+                        "than one core augments); the batches are the same whatever the number "
+                        "(default: %(default)s: in the training process)")
     p.add_argument("--no-imagenet", action="store_true",
                    help="do not try to download ImageNet weights for the transfer models")
     p.add_argument("--runs", type=Path, default=RUNS_DIR,
@@ -130,7 +134,7 @@ def _fit_config(args, model: str):
                      average_from=args.average_from, distill_from=args.distill_from,
                      distill_tta=args.distill_tta, distill_weight=args.distill_weight,
                      distill_temperature=args.distill_temperature, photo=args.photo, photo_stretch=args.photo_stretch,
-                     ferplus=args.ferplus)
+                     ferplus=args.ferplus, workers=args.workers)
 
 
 def _load(args, splits=("train", "validation")):

@@ -122,7 +122,8 @@ def compare(configs: list[FitConfig], train: Split, val: Split, runs_dir: Path, 
 def same_recipe(ran: dict, cfg: FitConfig) -> bool:
     """Whether a run's recorded config is ``cfg``'s, whether or not either resumed (an option
     added since the run was recorded counts at its default)."""
-    wanted = {k: v for k, v in asdict(cfg).items() if k != "resume"}
+    # Neither resuming nor the number of augmentation workers changes what a run learns from.
+    wanted = {k: v for k, v in asdict(cfg).items() if k not in ("resume", "workers")}
     defaults = {f.name: f.default for f in fields(FitConfig)}
     return {k: ran.get(k, defaults[k]) for k in wanted} == wanted
 

@@ -81,6 +81,13 @@ class PhotoAugmentation:
         return face
 
 
+def degrade_batch(photo: PhotoAugmentation, images: np.ndarray, seed: tuple[int, ...],
+                  steps: tuple[str, ...]) -> np.ndarray:
+    """``photo`` applied to ``images`` with a generator of its own, seeded by ``seed``: a batch's
+    result depends only on its seed, wherever it is computed (a worker process of training)."""
+    return photo(images, np.random.default_rng(seed), steps)
+
+
 def _shear(face: np.ndarray, shear: float, aspect: float) -> Image.Image:
     """``face`` sheared sideways and stretched about its centre, the border filled with its edge
     pixels (as the model's augmentation layer fills it)."""

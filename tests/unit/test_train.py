@@ -1,5 +1,6 @@
 """Training pipeline on tiny generated data: loader, zoo, one epoch, report, quantization."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -169,11 +170,14 @@ def test_fit_with_mixup_and_budget_schedule(tiny_data, tmp_path):
 
 def test_dataset_pack_round_trip(tiny_data, tmp_path):
     from train.gpu.pack import pack, unpack
-    info = pack(tiny_data, tmp_path / "data.pack")
-    assert info["headers"] >= 1 and info["files"] == len(list(tiny_data.rglob("*.jpg")))
+    data = shutil.copytree(tiny_data, tmp_path / "data")
+    (data / "ferplus.csv").write_text("Usage,Image name,neutral\nTraining,fer0000000.png,10\n")
+    info = pack(data, tmp_path / "data.pack")
+    originals = [p for p in data.rglob("*") if p.is_file()]
+    assert info["headers"] >= 1 and info["files"] == len(originals) > len(list(tiny_data.rglob("*.jpg")))
     unpack(tmp_path / "data.pack", tmp_path / "copy")
-    for original in tiny_data.rglob("*.jpg"):
-        assert (tmp_path / "copy" / original.relative_to(tiny_data)).read_bytes() == original.read_bytes()
+    for original in originals:  # the JPEGs and the votes that --ferplus reads beside them
+        assert (tmp_path / "copy" / original.relative_to(data)).read_bytes() == original.read_bytes()
 
 
 def test_data_report_on_tiny_data(tiny_data, tmp_path):
@@ -554,6 +558,29 @@ def test_photo_augmentation_degrades_then_preprocesses_every_face(tiny_data):
     np.testing.assert_array_equal(never(train.images, np.random.default_rng(0), steps), train.images)
     none_of_them = PhotoAugmentation(share=0.0, exposure=1, blur=1, resolution=1, jpeg=1, noise=1, pose=1)
     np.testing.assert_array_equal(none_of_them(train.images, np.random.default_rng(0), steps), train.images)
+
+
+def test_augmentation_workers_give_the_same_batches_as_one_process(tiny_data):
+    from train.photo import PhotoAugmentation
+    from train.training import TrainingBatches
+    steps = ("equalize_hist",)
+    train = load_split(tiny_data, "train", ("happy", "sad"), steps=steps)
+    y = keras.utils.to_categorical(train.labels, 2)
+    photo = PhotoAugmentation(share=1.0, stretch=0.5)
+    alone = TrainingBatches(train.images, y, batch_size=4, seed=3, mixup=0.2, photo=photo, steps=steps)
+    ahead = TrainingBatches(train.images, y, batch_size=4, seed=3, mixup=0.2, photo=photo, steps=steps, workers=2)
+    try:
+        epochs = []
+        for _ in range(2):
+            for i in range(len(alone)):
+                (xa, ya), (xb, yb) = alone[i], ahead[i]
+                np.testing.assert_array_equal(xa, xb)
+                np.testing.assert_array_equal(ya, yb)
+            epochs.append(xa)
+            alone.on_epoch_end(), ahead.on_epoch_end()
+        assert not np.array_equal(*epochs)  # a new epoch draws new degradations
+    finally:
+        ahead.close()
 
 
 def test_stretch_changes_the_width_over_height_only():
