@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Score the float models a device run returned (train/gpu/run.sh's $OUT, runs.tgz unpacked in the
+# checkout) as the shipped ones are scored, here on the CPU: batch-norm statistics of the plain
+# training faces (train recalibrate --sample 8192), int8 with the four test-time views on
+# FER2013 validation (train quantize) and on the real photographs beside fer (bench.realphotos,
+# fer's answers reused), one folder per candidate, then one table beside the shipped models.
+# Nothing is shipped: that stays a decision (docs/training.md). About 12 minutes a candidate on
+# two cores beside a training.
+#
+#   bash train/gpu/candidates.sh DIR [SCRATCH]     DIR: the returned <run>.keras files
+set -eu
+DIR=${1:?folder of the <run>.keras files a device run returned}
+SCRATCH=${2:-/tmp/gpu-candidates}
+PY=${PY:-.venv/bin/python}
+RECORDS=${RECORDS:-runs/gpu/exports}   # the runs' export records, from runs.tgz
+FER_ANSWERS=reports/realphotos/realphotos.json
+
+for model in "$DIR"/*.keras; do
+  name=$(basename "$model" .keras)
+  dir=$SCRATCH/$name
+  [ -f "$dir/real/realphotos.json" ] && { echo "== $name: scored before, in $dir"; continue; }
+  echo "== $name"
+  mkdir -p "$dir"
+  cp "$model" "$dir/model.keras"
+  cp "$RECORDS/$name.json" "$dir/model.json"
+  $PY -m train recalibrate --model "$dir/model.keras" --views none --sample 8192 > "$dir/recalibrate.log" 2>&1
+  $PY -m train quantize --model "$dir/model.keras" --tta mirror-zoom --version "0.0.0+$name" \
+      --out "$dir/q" --reports "$dir/r" > "$dir/quantize.log" 2>&1
+  # bench.realphotos runs both models: the shipped one of the other kind goes beside the candidate.
+  for other in emotion4 emotion7; do
+    [ -f "$dir/q/$other.tflite" ] || cp function/model/$other.tflite function/model/$other.json "$dir/q/"
+  done
+  $PY -m bench.realphotos --model-dir "$dir/q" --fer-from $FER_ANSWERS --out "$dir/real" > "$dir/real.log" 2>&1
+done
+
+$PY - "$SCRATCH" <<'EOF'
+"""One row per candidate: int8 FER2013 validation and the real sets, beside the shipped models."""
+import json
+import sys
+from pathlib import Path
+
+SETS = ("taiwanese-dev", "yale", "rafd", "headshots")
+
+
+def row(label: str, quantized: Path, real: Path, name: str) -> str:
+    fer_val = json.loads(quantized.read_text())["int8"]["accuracy"]
+    report = json.loads(real.read_text())["report"][name]
+    cells = [f"{report[s]['service']['accuracy']:.3f}" if s in report else "" for s in SETS]
+    return f"| {label} | {name} | {fer_val:.4f} | " + " | ".join(cells) + " |"
+
+
+print("| candidate | model | FER2013 val (int8, four views) | " + " | ".join(SETS) + " |")
+print("|---" * (3 + len(SETS)) + "|")
+for name in ("emotion4", "emotion7"):
+    print(row("shipped", Path(f"reports/quantization/{name}.json"), Path("reports/realphotos/realphotos.json"), name))
+for folder in sorted(Path(sys.argv[1]).iterdir()):
+    for report in sorted((folder / "r").glob("emotion*.json")):
+        print(row(folder.name, report, folder / "real" / "realphotos.json", report.stem))
+EOF
