@@ -113,6 +113,9 @@ class BudgetCosine(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
+MIXUP_STREAM = 1  # a batch's mixup draws: apart from its degradations, which a worker may draw
+
+
 class TrainingBatches(keras.utils.PyDataset):
     """Shuffled training batches, each image through the photographic augmentation (and the
     model's preprocessing again) when ``photo`` is given, then blended with another image of the
@@ -123,18 +126,19 @@ class TrainingBatches(keras.utils.PyDataset):
     The photographic augmentation is Python per image (about 3,200 faces a second on one core,
     held by the GIL, so threads do not help), far slower than a GPU's training step. ``workers``
     > 1 runs it in that many spawned processes, a few batches ahead; spawned, not forked, since
-    forking a process that runs JAX can deadlock. Each batch draws from its own generator (seed,
-    epoch, index), so the batches are the same whatever the number of workers."""
+    forking a process that runs JAX can deadlock. Every draw (an epoch's order, a batch's
+    degradations and mixup) comes from a generator seeded by (seed, epoch[, index]), so the
+    batches are the same whatever the number of workers, and a resumed run (``first_epoch``)
+    goes on with new epochs instead of replaying the first ones."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, mixup: float = 0.0,
                  photo: PhotoAugmentation | None = None, steps: tuple[str, ...] = (),
-                 weights: np.ndarray | None = None, workers: int = 1):
+                 weights: np.ndarray | None = None, workers: int = 1, first_epoch: int = 0):
         super().__init__()
         self.x, self.y, self.w = x, y, weights
         self.batch_size, self.alpha, self.photo, self.steps = batch_size, mixup, photo, steps
-        self.seed, self.epoch = seed, 0
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(x))
+        self.seed = seed
+        self._start_epoch(first_epoch)
         self.pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
                      if photo and workers > 1 else None)
         self.lookahead = 2 * workers
@@ -161,20 +165,24 @@ class TrainingBatches(keras.utils.PyDataset):
         y = self.y[idx].astype("float32")
         w = self.w[idx] if self.w is not None else None
         if self.alpha:
-            lam = self.rng.beta(self.alpha, self.alpha, size=len(idx)).astype("float32")
-            partner = self.rng.permutation(len(idx))
+            rng = np.random.default_rng((self.seed, self.epoch, i, MIXUP_STREAM))
+            lam = rng.beta(self.alpha, self.alpha, size=len(idx)).astype("float32")
+            partner = rng.permutation(len(idx))
             x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
             y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
             if w is not None:
                 w = lam * w + (1 - lam) * w[partner]
         return (x, y) if w is None else (x, y, w.astype("float32"))
 
+    def _start_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order = np.random.default_rng((self.seed, epoch)).permutation(len(self.x))
+
     def on_epoch_end(self):
         for job in self.pending.values():  # batches of the old order, drawn ahead of time
             job.cancel()
         self.pending.clear()
-        self.epoch += 1
-        self.order = self.rng.permutation(len(self.x))
+        self._start_epoch(self.epoch + 1)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -367,7 +375,7 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
         per_image = np.array([weights[i] for i in train.labels], "float32") if weights else None
         photo = PhotoAugmentation(share=cfg.photo, stretch=cfg.photo_stretch) if cfg.photo else None
         inputs = dict(x=TrainingBatches(train.images, y_train, cfg.batch_size, cfg.seed, cfg.mixup, photo,
-                                        train.preprocessing, per_image, cfg.workers))
+                                        train.preprocessing, per_image, cfg.workers, initial_epoch))
     else:
         inputs = dict(x=train.images.astype("float32"), y=y_train, batch_size=cfg.batch_size, class_weight=weights)
 

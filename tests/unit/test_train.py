@@ -560,7 +560,7 @@ def test_photo_augmentation_degrades_then_preprocesses_every_face(tiny_data):
     np.testing.assert_array_equal(none_of_them(train.images, np.random.default_rng(0), steps), train.images)
 
 
-def test_augmentation_workers_give_the_same_batches_as_one_process(tiny_data):
+def test_batches_are_the_same_whatever_the_workers_and_on_resuming(tiny_data):
     from train.photo import PhotoAugmentation
     from train.training import TrainingBatches
     steps = ("equalize_hist",)
@@ -581,6 +581,10 @@ def test_augmentation_workers_give_the_same_batches_as_one_process(tiny_data):
         assert not np.array_equal(*epochs)  # a new epoch draws new degradations
     finally:
         ahead.close()
+    # A run resumed at its third epoch goes on where the first session would have, not from its start.
+    resumed = TrainingBatches(train.images, y, batch_size=4, seed=3, mixup=0.2, photo=photo, steps=steps,
+                              first_epoch=2)
+    np.testing.assert_array_equal(resumed[0][0], alone[0][0])
 
 
 def test_stretch_changes_the_width_over_height_only():
