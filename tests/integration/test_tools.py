@@ -80,7 +80,7 @@ def test_detection_benchmark_counts_found_missed_and_false_faces():
 
 
 def test_gpu_scripts_parse_and_the_pack_tool_explains_itself():
-    for script in ("prepare.sh", "run.sh"):
+    for script in ("prepare.sh", "run.sh", "candidates.sh"):
         subprocess.run(["bash", "-n", str(ROOT / "train" / "gpu" / script)], check=True)
     out = subprocess.run([sys.executable, "-m", "train.gpu.pack", "--help"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
@@ -119,3 +119,15 @@ def test_bench_names_the_cpus_int8_instructions(tmp_path):
     assert cpu_description(amd) == "AMD EPYC, avx2"
     assert cpu_description(graviton) == "0xd0c, asimddp"
     assert cpu_description(tmp_path / "missing") == "CPU unknown"
+
+
+def test_multiply_adds_count_every_kernel_at_every_output_position(tmp_path):
+    import pytest
+    keras = pytest.importorskip("keras")
+    from bench.multiply_adds import count
+    inputs = keras.Input((4, 4, 1))
+    x = keras.layers.Conv2D(2, 3, padding="same")(inputs)  # 16 positions x 3x3x1x2
+    x = keras.layers.MaxPooling2D()(x)  # no multiplies
+    outputs = keras.layers.Dense(3)(keras.layers.Flatten()(x))  # 8 inputs x 3
+    keras.Model(inputs, outputs).save(tmp_path / "tiny.keras")
+    assert count(tmp_path / "tiny.keras")["multiply_adds"] == 16 * 18 + 8 * 3
