@@ -147,9 +147,11 @@ class TrainingBatches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return -(-len(self.x) // self.batch_size)
 
+    def _indices(self, i: int) -> np.ndarray:
+        return self.order[i * self.batch_size:(i + 1) * self.batch_size]
+
     def _photo_job(self, i: int) -> tuple:
-        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        return self.photo, self.x[idx], (self.seed, self.epoch, i), self.steps
+        return self.photo, self.x[self._indices(i)], (self.seed, self.epoch, i), self.steps
 
     def _photographed(self, i: int) -> np.ndarray:
         if self.pool is None:
@@ -160,7 +162,7 @@ class TrainingBatches(keras.utils.PyDataset):
         return self.pending.pop(i).result()
 
     def __getitem__(self, i):
-        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        idx = self._indices(i)
         x = (self._photographed(i) if self.photo else self.x[idx]).astype("float32")
         y = self.y[idx].astype("float32")
         w = self.w[idx] if self.w is not None else None
