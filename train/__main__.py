@@ -45,7 +45,9 @@ def _fit_flags(p: argparse.ArgumentParser, **defaults) -> None:
     p.add_argument("--class-weights", action="store_true", help="weight the loss by inverse class frequency")
     p.add_argument("--patience", type=int, default=10,
                    help="epochs without val-loss improvement before early stopping (default: %(default)s)")
-    p.add_argument("--max-minutes", type=float, default=None, help="time budget per model, in minutes")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="time budget per model, in minutes; except with --schedule budget, training also stops "
+                        "after the last epoch that fits (by the longest so far), so --resume goes on from there")
     p.add_argument("--seed", type=int, default=SEED, help="random seed (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --runs")
     p.add_argument("--schedule", choices=("plateau", "cosine", "budget", "constant"), default="plateau",

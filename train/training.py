@@ -60,19 +60,34 @@ class FitConfig:
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stop training once ``minutes`` have passed (checked after every batch)."""
+    """Stop training once ``minutes`` have passed (checked after every batch). With
+    ``whole_epochs``, also stop at the end of an epoch when the longest epoch so far would not fit
+    in what is left: a run resumed in a later session then goes on from a finished epoch instead
+    of counting a cut one as done."""
 
-    def __init__(self, minutes: float):
+    def __init__(self, minutes: float, whole_epochs: bool = False):
         super().__init__()
         self.seconds = minutes * 60
         self.deadline = time.monotonic() + self.seconds
+        self.whole_epochs = whole_epochs
+        self.longest_epoch = 0.0
         self.exhausted = False
 
     def fraction_used(self) -> float:
         return min(1.0, 1.0 - (self.deadline - time.monotonic()) / self.seconds)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.monotonic()
+
     def on_train_batch_end(self, batch, logs=None):
         if time.monotonic() > self.deadline:
+            self.exhausted = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        self.longest_epoch = max(self.longest_epoch, now - self.epoch_started)
+        if self.whole_epochs and now + self.longest_epoch > self.deadline:
             self.exhausted = True
             self.model.stop_training = True
 
@@ -355,7 +370,9 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
               f"the training labels), the rest one-hot")
         y_train = cfg.distill_weight * taught + (1 - cfg.distill_weight) * y_train
     y_val = keras.utils.to_categorical(val.labels, n_classes)
-    budget = TimeBudget(cfg.max_minutes) if cfg.max_minutes else None
+    # The budget schedule anneals to zero at the deadline, so it uses all of it; the others stop
+    # between epochs, so that a run can be resumed where it stopped.
+    budget = TimeBudget(cfg.max_minutes, whole_epochs=cfg.schedule != "budget") if cfg.max_minutes else None
     callbacks = [
         EpochTimer(),  # before CSVLogger, which records what it adds
         keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience, restore_best_weights=True),

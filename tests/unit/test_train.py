@@ -117,6 +117,29 @@ def test_time_budget_stops_training(tiny_data, tmp_path):
     assert summary["budget_exhausted"] and summary["epochs"] == 1
 
 
+def test_time_budget_stops_before_an_epoch_that_would_not_fit(monkeypatch):
+    from train import training
+    clock = [0.0]
+    monkeypatch.setattr(training.time, "monotonic", lambda: clock[0])
+
+    class Model:
+        stop_training = False
+
+    def epoch(budget, seconds):
+        budget.on_epoch_begin(0)
+        clock[0] += seconds
+        budget.on_train_batch_end(0)
+        budget.on_epoch_end(0)
+        return budget.model.stop_training
+
+    for whole_epochs, stops_after in ((True, 2), (False, 3)):  # 100 s epochs in a 250 s budget
+        clock[0] = 0.0
+        budget = training.TimeBudget(250 / 60, whole_epochs=whole_epochs)
+        budget.set_model(Model())
+        stopped = [epoch(budget, 100) for _ in range(3)]
+        assert stopped.index(True) + 1 == stops_after and budget.exhausted
+
+
 def test_mixup_blends_images_and_labels_alike():
     from train.training import TrainingBatches
     # Class 0 images are black, class 1 white: a blended pixel's brightness is its class-1 share.
