@@ -397,7 +397,8 @@ def main(argv=None) -> int:
                         help="rewrite face-detection.md and .png from the face-detection.json in --out (after "
                              "editing bench/detection_notes.md) without measuring anything")
     parser.add_argument("--calibrate", action="store_true",
-                        help="only print MTCNN's framing constants measured on the tuning composites")
+                        help="only print the framing constants of the configured detector (FACE_DETECTOR, default "
+                             "retinaface) measured on the tuning composites")
     args = parser.parse_args(argv)
 
     from bench.candidates import FullRangePyramid, Gray
