@@ -87,6 +87,31 @@ def test_gpu_scripts_parse_and_the_pack_tool_explains_itself():
     assert "pack" in out and "unpack" in out
 
 
+def test_candidate_scores_table_has_a_row_per_scored_model(tmp_path):
+    from train.gpu.scores import table
+
+    def write(path, data):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+
+    def real(accuracies):
+        return {"report": {m: {s: {"service": {"accuracy": a}} for s, a in sets.items()}
+                           for m, sets in accuracies.items()}}
+
+    for m, acc in (("emotion4", 0.7872), ("emotion7", 0.6606)):
+        write(tmp_path / f"reports/quantization/{m}.json", {"int8": {"accuracy": acc}})
+    write(tmp_path / "reports/realphotos/realphotos.json",
+          real({"emotion4": {"yale": 0.783, "rafd": 0.987}, "emotion7": {"yale": 0.683}}))
+    write(tmp_path / "scratch/p4/r/emotion4.json", {"int8": {"accuracy": 0.8012}})
+    write(tmp_path / "scratch/p4/real/realphotos.json", real({"emotion4": {"taiwanese-dev": 0.851, "yale": 0.8}}))
+    (tmp_path / "scratch/notes.txt").write_text("not a candidate")
+    lines = table(tmp_path / "scratch", root=tmp_path).splitlines()
+    assert lines[2] == "| shipped | emotion4 | 0.7872 |  | 0.783 | 0.987 |  |"
+    assert lines[3] == "| shipped | emotion7 | 0.6606 |  | 0.683 |  |  |"
+    assert lines[4] == "| p4 | emotion4 | 0.8012 | 0.851 | 0.800 |  |  |"
+    assert len(lines) == 5
+
+
 def test_manifest_benchmark_counts_its_made_up_listing():
     from bench.manifest import measure
     out = measure(2500, "only-missing")  # every other image has a result: 1,250 without

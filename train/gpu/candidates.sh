@@ -33,27 +33,4 @@ for model in "$DIR"/*.keras; do
   $PY -m bench.realphotos --model-dir "$dir/q" --fer-from $FER_ANSWERS --out "$dir/real" > "$dir/real.log" 2>&1
 done
 
-$PY - "$SCRATCH" <<'EOF'
-"""One row per candidate: int8 FER2013 validation and the real sets, beside the shipped models."""
-import json
-import sys
-from pathlib import Path
-
-SETS = ("taiwanese-dev", "yale", "rafd", "headshots")
-
-
-def row(label: str, quantized: Path, real: Path, name: str) -> str:
-    fer_val = json.loads(quantized.read_text())["int8"]["accuracy"]
-    report = json.loads(real.read_text())["report"][name]
-    cells = [f"{report[s]['service']['accuracy']:.3f}" if s in report else "" for s in SETS]
-    return f"| {label} | {name} | {fer_val:.4f} | " + " | ".join(cells) + " |"
-
-
-print("| candidate | model | FER2013 val (int8, four views) | " + " | ".join(SETS) + " |")
-print("|---" * (3 + len(SETS)) + "|")
-for name in ("emotion4", "emotion7"):
-    print(row("shipped", Path(f"reports/quantization/{name}.json"), Path("reports/realphotos/realphotos.json"), name))
-for folder in sorted(Path(sys.argv[1]).iterdir()):
-    for report in sorted((folder / "r").glob("emotion*.json")):
-        print(row(folder.name, report, folder / "real" / "realphotos.json", report.stem))
-EOF
+$PY -m train.gpu.scores "$SCRATCH"
