@@ -156,3 +156,11 @@ def test_multiply_adds_count_every_kernel_at_every_output_position(tmp_path):
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(x))  # 8 inputs x 3
     keras.Model(inputs, outputs).save(tmp_path / "tiny.keras")
     assert count(tmp_path / "tiny.keras")["multiply_adds"] == 16 * 18 + 8 * 3
+    # 312 multiply-adds a view, 4 views in 1 ms: 1.248 M a second, 3,744 a face in 3 ms.
+    printed = subprocess.run([sys.executable, "-m", "bench.multiply_adds", "--model", str(tmp_path / "tiny.keras"),
+                             "--views", "4", "--latency-ms", "1", "--ghz", "0.001", "--fma-per-cycle", "1"],
+                            cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    result = json.loads(printed)
+    assert result["multiply_adds_per_second"] == 1_248_000
+    assert result["multiply_adds_per_face_at_target"] == 3744
+    assert result["one_core_peak_per_second"] == 1_000_000 and result["share_of_peak"] == 1.248
