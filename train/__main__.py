@@ -2,7 +2,8 @@
 
 Steps: report (data report), fit (one model), compare (all seven), export (the winner),
 recalibrate (batch-norm statistics of the plain training faces), quantize (int8 TFLite +
-metadata for the function), card (the model card).
+metadata for the function), score (a float network on FER2013 validation and the real
+photographs, without quantizing it), card (the model card).
 """
 from __future__ import annotations
 
@@ -190,6 +191,24 @@ def cmd_quantize(args) -> None:
                       args.representative, args.version, "mirror" if args.mirror else args.tta)
 
 
+def cmd_score(args) -> None:
+    import json
+
+    import keras
+    from .quantize import float_probs
+    from .realfaces import detected_faces, real_photo_scores
+    classes, (val,) = _load(args, splits=("validation",))
+    model = keras.models.load_model(args.model)
+    probs = float_probs(model, val.images.astype("float32"), args.views)
+    result = {"model": str(args.model), "views": args.views,
+              "validation_accuracy": round(float((probs.argmax(1) == val.labels).mean()), 4)}
+    if not args.no_real:
+        faces = detected_faces(args.real, args.cache)
+        real = real_photo_scores(model, faces, classes, val.preprocessing, args.views)
+        result["real_accuracy"] = {name: round(r["accuracy"], 3) for name, r in real.items()}
+    print(json.dumps(result, indent=2))
+
+
 def cmd_blend(args) -> None:
     from .blend import blend
     blend(args.model, args.other, args.weight, args.out, args.other_head)
@@ -306,6 +325,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reports", type=Path, default=REPORTS_DIR / "quantization",
                    help="folder for the float-vs-int8 evaluation (default: %(default)s)")
     p.set_defaults(func=cmd_quantize)
+
+    p = steps.add_parser("score", help="a float network (a run's checkpoint or an export) on FER2013 validation "
+                                       "and the real photographs, through its views, without quantizing it")
+    _common(p)
+    p.add_argument("--model", type=Path, required=True, help="a .keras network trained on --classes")
+    p.add_argument("--views", choices=TTA_RECIPES, default="mirror-zoom",
+                   help="test-time views each face is seen through (default: %(default)s, the shipped models')")
+    p.add_argument("--real", type=Path, default=DEFAULT_REAL,
+                   help="real photographs with known expressions, found as the deployed analysis finds them "
+                        "(default: %(default)s); evaluation only")
+    p.add_argument("--no-real", action="store_true", help="FER2013 validation only")
+    p.add_argument("--cache", type=Path, default=RUNS_DIR,
+                   help="folder for the cache of the real photographs' faces (default: %(default)s)")
+    p.set_defaults(func=cmd_score)
 
     p = steps.add_parser("blend", help="interpolate the weights of two trained networks of one architecture "
                                        "(e.g. the shipped model and its fine-tune for photographs)")

@@ -801,3 +801,25 @@ def test_model_card_says_why_the_shipped_network_from_the_comparison():
     table["rows"][1]["val_acc"] = 0.8
     assert "not above every row" in comparison_section(table)
     assert comparison_section(None) == ""
+
+
+def test_score_reads_validation_and_real_faces_through_the_views(tiny_data, tmp_path, capsys):
+    from images import face
+    from train.__main__ import main
+    inputs = keras.Input((48, 48, 1))
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.save(tmp_path / "tiny.keras")
+    real = tmp_path / "real"
+    for emotion in ("happy", "sad"):
+        (real / "tiny" / emotion).mkdir(parents=True)
+        face(emotion).save(real / "tiny" / emotion / f"{emotion}.png")
+    main(["score", "--data", str(tiny_data), "--classes", "happy,sad", "--model", str(tmp_path / "tiny.keras"),
+          "--views", "none", "--real", str(real), "--cache", str(tmp_path / "cache")])
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("\n{") + 1:])  # after the progress lines
+    val = load_split(tiny_data, "validation", ("happy", "sad"), steps=("equalize_hist",))
+    expected = (model.predict(val.images.astype("float32"), verbose=0).argmax(1) == val.labels).mean()
+    assert result["validation_accuracy"] == round(float(expected), 4)
+    assert set(result["real_accuracy"]) == {"tiny"} and result["real_accuracy"]["tiny"] in (0.0, 0.5, 1.0)
+    assert list((tmp_path / "cache").glob("realfaces-*.npz"))  # the faces were found once, then cached
