@@ -12,7 +12,6 @@ export PATH := $(shell $(PYTHON) -c 'import os, sys; print(os.path.dirname(sys.e
 VENV := .venv
 SAM_VENV := .venv-sam
 TOOLS_VENV := .venv-tools
-JAX_VENV := .venv-jax
 SAM_CLI_VERSION := 1.170.0
 export SAM_CLI_TELEMETRY := 0
 
@@ -22,13 +21,6 @@ $(VENV)/.base: requirements.txt function/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements.txt
-	touch $@
-
-# Keras on JAX for long CPU trainings (faster here than TensorFlow: train/requirements-jax.txt);
-# use as KERAS_BACKEND=jax .venv-jax/bin/python -m train fit ...
-$(JAX_VENV)/.installed: train/requirements-jax.txt function/requirements.txt
-	$(PYTHON) -m venv $(JAX_VENV)
-	$(JAX_VENV)/bin/pip install -q -r train/requirements-jax.txt
 	touch $@
 
 $(VENV)/.train: $(VENV)/.base train/requirements.txt
@@ -86,4 +78,4 @@ sam-build: $(SAM_VENV)/.installed $(FACE_MODEL)
 	$(PYTHON) -m infra.prune_package .aws-sam/build/EmotionFunction
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(TOOLS_VENV) $(JAX_VENV) .venv-bench-tflite .venv-bench-fer .aws-sam .pytest_cache bench/.cache
+	rm -rf $(VENV) $(SAM_VENV) $(TOOLS_VENV) .venv-bench-tflite .venv-bench-fer .aws-sam .pytest_cache bench/.cache
