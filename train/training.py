@@ -335,10 +335,13 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     best_path, last_path, log_path = out / "best.keras", out / "last.keras", out / "history.csv"
     n_classes = len(train.classes)
 
-    initial_epoch = 0
+    initial_epoch, best_val_loss = 0, None
     if cfg.resume and last_path.exists():
         model = keras.models.load_model(last_path)
-        initial_epoch = len(read_history(log_path).get("loss", []))
+        history = read_history(log_path)
+        initial_epoch = len(history.get("loss", []))
+        # best.keras stays the best of every session's epochs, not of this one's.
+        best_val_loss = min(history.get("val_loss", []), default=None)
         print(f"resuming {cfg.model} from epoch {initial_epoch}")
     else:
         model = zoo.build(cfg.model, n_classes, augment=cfg.augmentation, weights="imagenet" if cfg.imagenet else None)
@@ -376,7 +379,8 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     callbacks = [
         EpochTimer(),  # before CSVLogger, which records what it adds
         keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience, restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
+        keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True,
+                                        initial_value_threshold=best_val_loss),
         keras.callbacks.ModelCheckpoint(last_path),
         keras.callbacks.CSVLogger(log_path, append=True),
     ] + ([budget] if budget else [])

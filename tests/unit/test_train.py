@@ -109,6 +109,24 @@ def test_one_epoch_on_tiny_data(tiny_data, tmp_path, name):
     assert summary["train_seconds"] > first
 
 
+def test_resumed_run_keeps_the_best_checkpoint_of_earlier_sessions(tiny_data, tmp_path):
+    from train.training import FitConfig, fit
+    classes = ("happy", "sad")
+    train, val = load_split(tiny_data, "train", classes), load_split(tiny_data, "validation", classes)
+    fit(FitConfig(model="cnn_model_1", epochs=1, batch_size=8), train, val, tmp_path)
+    run = tmp_path / "cnn_model_1"
+    # An earlier session's epoch that no later one can beat: its checkpoint must stay.
+    log = run / "history.csv"
+    header, row = log.read_text().splitlines()
+    names, values = header.split(","), row.split(",")
+    values[names.index("val_loss")] = "0.0"
+    log.write_text(f"{header}\n{','.join(values)}\n")
+    before = (run / "best.keras").read_bytes()
+    fit(FitConfig(model="cnn_model_1", epochs=2, batch_size=8, resume=True), train, val, tmp_path)
+    assert len(log.read_text().splitlines()) == 3
+    assert (run / "best.keras").read_bytes() == before
+
+
 def test_time_budget_stops_training(tiny_data, tmp_path):
     from train.training import FitConfig, fit
     classes = ("happy", "sad")
