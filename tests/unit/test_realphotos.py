@@ -3,6 +3,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from bench.realphotos import NO_FACE, answer, evaluate, main, metrics  # noqa: E402
@@ -90,3 +92,48 @@ def test_offsets_ceiling_finds_the_correction_a_biased_set_needs(tmp_path):
     assert 0.41 < posed["surprise"] - posed["neutral"] < 2.2  # between log(0.6/0.4) and log(0.9/0.1)
     assert "emotion7" not in json.loads((tmp_path / "offsets_ceiling.json").read_text())["tasks"]
     assert (tmp_path / "offsets_ceiling.md").read_text().startswith("# Per-class offsets")
+
+
+def test_fer_network_sweep_ends_at_each_network_alone():
+    from bench.fer_network import sweep
+    labels = np.array([0, 1, 1, 0])
+    ours = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.6, 0.4]])  # right, wrong, right, right
+    theirs = np.array([[0.3, 0.7], [0.1, 0.9], [0.2, 0.8], [0.7, 0.3]])  # wrong, right, right, right
+    found = np.array([True, True, True, False])  # the last face was not found: wrong whatever the scores
+    accuracy = sweep(ours, theirs, labels, found)
+    assert accuracy["1"] == 0.5 and accuracy["0"] == 0.5
+    assert accuracy["0.5"] == 0.75  # the average gets all three found faces right
+    assert set(accuracy) == {"1", "0.75", "0.5", "0.25", "0"}
+
+
+def test_fer_network_probabilities_follow_the_task_labels(tmp_path, monkeypatch):
+    """fer's outputs come in its own order (angry, disgust, fear, happy, sad, surprise, neutral):
+    they are picked by name and renormalized over the task's classes."""
+    import bench.fer_network as fer_network
+
+    class Interpreter:
+        def __init__(self, model_path):
+            pass
+
+        def allocate_tensors(self):
+            pass
+
+        def get_input_details(self):
+            return [{"index": 0}]
+
+        def get_output_details(self):
+            return [{"index": 1}]
+
+        def set_tensor(self, index, value):
+            assert value.shape == (1, 64, 64, 1) and -1 <= value.min() and value.max() <= 1
+
+        def invoke(self):
+            pass
+
+        def get_tensor(self, index):
+            return np.array([[0.05, 0.05, 0.1, 0.4, 0.1, 0.1, 0.2]], np.float32)
+
+    import ai_edge_litert.interpreter
+    monkeypatch.setattr(ai_edge_litert.interpreter, "Interpreter", Interpreter)
+    probs = fer_network.fer_probs(tmp_path / "model.tflite", np.full((1, 48, 48), 128.0), ("happy", "neutral", "sad", "surprise"))
+    np.testing.assert_allclose(probs, [[0.4 / 0.8, 0.2 / 0.8, 0.1 / 0.8, 0.1 / 0.8]], rtol=1e-6)
