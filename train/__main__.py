@@ -1,9 +1,9 @@
 """Command-line entry point: ``python -m train STEP [options]``.
 
 Steps: report (data report), fit (one model), compare (all seven), export (the winner),
-recalibrate (batch-norm statistics of the plain training faces), quantize (int8 TFLite +
-metadata for the function), score (a float network on FER2013 validation and the real
-photographs, without quantizing it), card (the model card).
+prune (complex_cnn_1 cut to half width), recalibrate (batch-norm statistics of the plain
+training faces), quantize (int8 TFLite + metadata for the function), score (a float network on
+FER2013 validation and the real photographs, without quantizing it), card (the model card).
 """
 from __future__ import annotations
 
@@ -163,8 +163,8 @@ def cmd_fit(args) -> None:
 
 def cmd_compare(args) -> None:
     from .compare import compare
-    from .zoo import ZOO
-    models = args.models.split(",") if args.models else list(ZOO)
+    from .zoo import STUDY
+    models = args.models.split(",") if args.models else STUDY
     _, (train, val) = _load(args)
     compare([_fit_config(args, m) for m in models], train, val, args.runs, args.out, args.reuse,
             tuple(args.reuse_runs or ()), real=None if args.no_real else args.real, real_views=args.real_views,
@@ -212,6 +212,11 @@ def cmd_score(args) -> None:
 def cmd_blend(args) -> None:
     from .blend import blend
     blend(args.model, args.other, args.weight, args.out, args.other_head)
+
+
+def cmd_prune(args) -> None:
+    from .prune import prune_file
+    print(f"{args.model} cut to half width: {prune_file(args.model, args.out)}")
 
 
 def cmd_compact(args) -> None:
@@ -351,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
                         "fine-tuned for other classes, e.g. seven emotions from a four-emotion --model); the "
                         "result has --other's classes")
     p.set_defaults(func=cmd_blend)
+
+    p = steps.add_parser("prune", help="cut a trained complex_cnn_1 to half width (complex_cnn_1_half: a quarter of "
+                                       "the multiply-adds), keeping each convolution's filters with the largest "
+                                       "batch-norm scales; fine-tune it with fit --init-from")
+    p.add_argument("--model", type=Path, required=True, help="exported float complex_cnn_1 .keras model")
+    p.add_argument("--out", type=Path, required=True, help="where the cut .keras model goes, its record beside it")
+    p.set_defaults(func=cmd_prune)
 
     p = steps.add_parser("compact", help="make an exported .keras model small enough to commit (weights rounded "
                                          "to float16 precision, archive deflated)")

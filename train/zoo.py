@@ -144,14 +144,20 @@ def efficientnetv2b2(n_classes: int, augment: bool | str = True, weights: str | 
                      augment, weights, dense=1024)
 
 
-def complex_cnn_1(n_classes: int, augment: bool | str = True) -> keras.Model:
+# complex_cnn_1's convolution blocks: (filters, convolutions, dropout).
+COMPLEX_CNN_1_BLOCKS = ((48, 1, 0.1), (64, 2, 0.15), (128, 2, 0.2), (256, 2, 0.25), (192, 1, 0.3))
+
+
+def complex_cnn_1(n_classes: int, augment: bool | str = True, width: float = 1.0,
+                  name: str = "complex_cnn_1") -> keras.Model:
     """The study's chosen model: five conv blocks with batch norm, dropouts of several rates,
-    flatten, two dense layers before the output."""
+    flatten, two dense layers before the output. ``width`` scales every convolution's filters
+    (the dense layers keep theirs): 0.5 does a quarter of the multiply-adds."""
     inputs, x = _inputs(augment)
     x = layers.Rescaling(1 / 255)(x)
-    for filters, convs, drop in ((48, 1, 0.1), (64, 2, 0.15), (128, 2, 0.2), (256, 2, 0.25), (192, 1, 0.3)):
+    for filters, convs, drop in COMPLEX_CNN_1_BLOCKS:
         for _ in range(convs):
-            x = _conv_bn(x, filters)
+            x = _conv_bn(x, round(filters * width))
         x = layers.MaxPooling2D()(x)
         x = layers.Dropout(drop)(x)
     x = layers.Flatten()(x)  # 1x1x192
@@ -160,7 +166,13 @@ def complex_cnn_1(n_classes: int, augment: bool | str = True) -> keras.Model:
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
         x = layers.Dropout(0.4)(x)
-    return keras.Model(inputs, _head(x, n_classes), name="complex_cnn_1")
+    return keras.Model(inputs, _head(x, n_classes), name=name)
+
+
+def complex_cnn_1_half(n_classes: int, augment: bool | str = True) -> keras.Model:
+    """complex_cnn_1 at half width: a quarter of its multiply-adds (``train prune`` makes one
+    from a trained complex_cnn_1). Not one of the study's models."""
+    return complex_cnn_1(n_classes, augment, width=0.5, name="complex_cnn_1_half")
 
 
 def complex_cnn_2(n_classes: int, augment: bool | str = True) -> keras.Model:
@@ -193,6 +205,7 @@ class ZooEntry:
     epochs: int
     learning_rate: float
     transfer: bool = False
+    in_study: bool = True  # one of the study's seven (``compare``'s default list)
 
 
 # Networks without batch normalization (cnn_model_2, vgg16) start at a lower rate: at 1e-3 they
@@ -208,7 +221,11 @@ ZOO: dict[str, ZooEntry] = {
                                  transfer=True),
     "complex_cnn_1": ZooEntry(complex_cnn_1, "gray", 1_839_876, 0.60, 0.76, epochs=20, learning_rate=1e-3),
     "complex_cnn_2": ZooEntry(complex_cnn_2, "gray", 3_412_100, 0.67, 0.74, epochs=20, learning_rate=1e-3),
+    # Not the study's: the shipped network pruned to half width (``train prune``), then fine-tuned.
+    "complex_cnn_1_half": ZooEntry(complex_cnn_1_half, "gray", 0, float("nan"), float("nan"), epochs=20,
+                                   learning_rate=1e-3, in_study=False),
 }
+STUDY = [name for name, entry in ZOO.items() if entry.in_study]
 
 
 def build(name: str, n_classes: int, augment: bool | str = True, weights: str | None = "imagenet") -> keras.Model:

@@ -23,6 +23,7 @@ PARAMS_4 = {
     "efficientnetv2b2": 10_216_290,
     "complex_cnn_1": 1_851_252,
     "complex_cnn_2": 3_621_156,
+    "complex_cnn_1_half": 590_012,
 }
 
 
