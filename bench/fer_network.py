@@ -92,6 +92,8 @@ def run(real: Path, data: Path, cache: Path) -> dict:
                 pixels = np.stack([apply(face, steps) for face in crops])[..., None].astype("float32")
                 sets[name] = (float_probs(model, pixels, views), fer_probs(fer_path, crops, classes),
                               np.array([classes.index(entry["labels"][i]) for i in keep]), entry["found"][keep])
+        real_sets = [sets[name] for name in sets if name != "fer2013-validation"]
+        sets["all real photographs"] = tuple(np.concatenate(parts) for parts in zip(*real_sets))
         result[task] = {name: {"images": len(labels), "accuracy_by_our_share": sweep(ours, theirs, labels, found)}
                         for name, (ours, theirs, labels, found) in sets.items()}
         print(f"{task}: " + ", ".join(f"{n} {r['accuracy_by_our_share']['1']:.3f} / {r['accuracy_by_our_share']['0']:.3f}"
