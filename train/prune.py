@@ -54,12 +54,13 @@ def prune(model: keras.Model) -> keras.Model:
 
 
 def prune_file(model_path: Path, out: Path) -> Path:
-    """Cut ``model_path`` and save it with a sidecar naming its classes and parent."""
+    """Cut ``model_path`` and save it with its parent's record beside it (classes, training
+    stages: a fine-tune of the cut network lists them as its own earlier stages), marked as cut."""
     record = training_record(model_path)
     slim = prune(keras.models.load_model(model_path))
     out.parent.mkdir(parents=True, exist_ok=True)
     slim.save(out)
-    sidecar = {"model": SLIM, "classes": record.get("classes"), "pruned_from": str(model_path),
-               "preprocessing": record.get("preprocessing")}
+    lineage = {k: v for k, v in record.items() if not k.startswith("val_")}  # the parent's scores are not the cut's
+    sidecar = {**lineage, "model": SLIM, "params": slim.count_params(), "pruned_from": str(model_path)}
     out.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
     return out

@@ -53,14 +53,17 @@ def test_only_complex_cnn_1_can_be_cut():
         prune(zoo.build("cnn_model_1", 4, augment=False))
 
 
-def test_prune_file_records_classes_and_parent(tmp_path):
+def test_prune_file_keeps_the_parents_lineage_not_its_scores(tmp_path):
     parent = tmp_path / "parent.keras"
     _with_inert_halves().save(parent)
+    stages = [{"epochs": 177, "train_seconds": 25583.9}]
     parent.with_suffix(".json").write_text(json.dumps({"classes": ["happy", "neutral", "sad", "surprise"],
-                                                       "preprocessing": ["equalize_hist"]}))
+                                                       "preprocessing": ["equalize_hist"], "stages": stages,
+                                                       "params": 1_851_252, "val_acc": 0.77}))
     from train.__main__ import main
     main(["prune", "--model", str(parent), "--out", str(tmp_path / "half" / "slim.keras")])
     record = json.loads((tmp_path / "half" / "slim.json").read_text())
     assert record["model"] == "complex_cnn_1_half" and record["classes"] == ["happy", "neutral", "sad", "surprise"]
-    assert record["pruned_from"] == str(parent)
+    assert record["pruned_from"] == str(parent) and record["stages"] == stages  # a fine-tune's earlier stages
+    assert record["params"] == 590_012 and "val_acc" not in record
     assert keras.models.load_model(tmp_path / "half" / "slim.keras").output_shape == (None, 4)
