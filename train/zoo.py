@@ -160,7 +160,7 @@ def complex_cnn_1(n_classes: int, augment: bool | str = True, width: float = 1.0
             x = _conv_bn(x, round(filters * width))
         x = layers.MaxPooling2D()(x)
         x = layers.Dropout(drop)(x)
-    x = layers.Flatten()(x)  # 1x1x192
+    x = layers.Flatten()(x)  # the last block's 1x1 map: 192 values (96 at half width)
     for units in (512, 256):
         x = layers.Dense(units, use_bias=False)(x)
         x = layers.BatchNormalization()(x)
