@@ -243,6 +243,8 @@ class CompiledModel:
         if _needs_resize(arrays, self.inputs):
             self.resize(*(a.shape for a in arrays))
         for array, target, buffer in zip(arrays, self._in_arrays, self._in_buffers):
+            if array.size != target.size:
+                raise ValueError(f"an input of shape {array.shape} does not fit the tensor's {target.shape}")
             self._check(lib.LiteRtLockTensorBuffer(buffer, C.byref(C.c_void_p()), LOCK_WRITE), "lock input")
             np.copyto(target, array.reshape(target.shape), casting="same_kind")
             lib.LiteRtUnlockTensorBuffer(buffer)
@@ -306,8 +308,10 @@ class CompiledModel:
         rank = ranked.layout.rank_bits & 0x7F
         if not 0 < rank <= MAX_RANK or ranked.element_type not in ELEMENT_TYPES:
             raise LiteRtError(f"unexpected tensor type (rank {rank}, element type {ranked.element_type})")
-        # An open dimension (Keras exports the batch as -1) runs with size 1 until resized.
-        open_dims = tuple(i for i in range(rank) if ranked.layout.dimensions[i] < 0)
+        # An open dimension runs with size 1 until resized. Not the batch (Keras exports it as -1):
+        # resized, LiteRT's compiled model reported the emotion models' outputs at batch 1 and
+        # wrote past them (a heap error at 64 faces), so the batch stays 1 and a larger one is refused.
+        open_dims = tuple(i for i in range(1, rank) if ranked.layout.dimensions[i] < 0)
         for i in range(rank):
             ranked.layout.dimensions[i] = max(1, ranked.layout.dimensions[i])
         scale, zero_point = 0.0, 0

@@ -112,3 +112,16 @@ def test_open_input_dimensions_are_resized_to_the_arrays_given():
         assert c_api.inputs[0].shape == (1, h, w, 3)
     with pytest.raises(ValueError, match="does not fit"):
         c_api.run(np.zeros((2, 192, 192, 3), np.uint8))
+
+
+def test_a_batch_the_compiled_model_cannot_take_is_refused_not_run():
+    """The emotion models leave their batch open; the Interpreter runs any batch, the C path one
+    face at a time, and refuses more instead of writing past its output buffer."""
+    path = MODELS / "emotion4.tflite"
+    c_api, interpreter = load_model(path, backend="litert-c"), load_model(path, backend="interpreter")
+    assert c_api.inputs[0].open_dims == () and interpreter.inputs[0].open_dims == (0,)
+    faces = np.random.default_rng(3).integers(-128, 128, (64, 48, 48, 1), dtype=np.int8)
+    assert interpreter.run(faces)[0].shape == (64, 4)
+    with pytest.raises(ValueError, match="does not fit"):
+        c_api.run(faces)
+    np.testing.assert_array_equal(c_api.run(faces[:1])[0], interpreter.run(faces[:1])[0])
