@@ -35,6 +35,9 @@ $PIP download -q --only-binary=:all: --python-version 3.13 --implementation cp \
   --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform any \
   -d "$WORK/wheels" $(grep -E '^(ai-edge-litert|numpy)==' function/requirements.txt) 2>/dev/null
 for wheel in "$WORK"/wheels/*.whl; do python3 -m zipfile -e "$wheel" "$WORK/site"; done
+echo "== their shared libraries stripped as make sam-build strips the package's (infra/prune_package.py)" >&2
+"$ROOT/.venv/bin/python" -c 'import sys; from pathlib import Path; from infra.prune_package import strip_symbols
+print(f"  {len(strip_symbols(Path(sys.argv[1])))} stripped", file=sys.stderr)' "$WORK/site"
 
 echo "== infra/arm64_check.py under qemu-aarch64 -cpu neoverse-n1" >&2
 env QEMU_LD_PREFIX="$WORK/root" PYTHONDONTWRITEBYTECODE=1 PYTHONNOUSERSITE=1 PYTHONPATH="$WORK/site:$ROOT/function" \

@@ -21,8 +21,8 @@ ship. This removes, in place:
   links (read from the ELF dynamic sections, so a library still needed is never removed; two
   libraries that only link each other, as Pillow's freetype and harfbuzz do, go together);
 - symbol tables and debug sections of every shared library (`strip --strip-unneeded`, which
-  keeps the dynamic symbols), when the host's `strip` understands the architecture (x86_64
-  here; an arm64 build keeps them).
+  keeps the dynamic symbols); `llvm-strip` takes the architectures the host's GNU `strip`
+  cannot read (arm64 built on x86_64), and where neither is installed the symbols stay.
 
 The suite imports the pruned package and classifies images of every supported format with it.
 
@@ -57,6 +57,9 @@ UNUSED_PATHS = (
     "PIL/_imagingft*.so", "PIL/_imagingcms*.so", "PIL/_imagingtk*.so",
     "bin",
 )
+# GNU strip reads the host's architecture only; LLVM's reads every one, so an arm64 package built
+# on x86_64 is stripped too, where it is installed.
+STRIPPERS = ("strip", "llvm-strip")
 # Used only by ai_edge_litert's Python Interpreter; the C API library stays.
 PYTHON_BINDINGS = ("ai_edge_litert/libpywrap_litert_common.so", "ai_edge_litert/_pywrap_*.so",
                    "ai_edge_litert/interpreter.py", "ai_edge_litert/metrics_*.py",
@@ -187,23 +190,22 @@ def loadable_segments(elf: Path) -> bool:
     return True
 
 
-def strip_symbols(root: Path) -> list[str]:
+def strip_symbols(root: Path, strippers: tuple[str, ...] = STRIPPERS) -> list[str]:
     """Strip the symbol tables and debug sections of every shared library where that is safe;
     returns the relative paths of those stripped."""
     stripped = []
-    strip = shutil.which("strip")
-    if not strip:
-        return stripped
+    tools = [tool for tool in map(shutil.which, strippers) if tool]
     for path in sorted(root.rglob("*.so*")):
         if not path.is_file() or path.is_symlink() or _elf64(path) is None:
             continue
         original = path.read_bytes()
-        # A foreign architecture (arm64 built on x86_64) fails here and is left as it is.
-        result = subprocess.run([strip, "--strip-unneeded", str(path)], capture_output=True)
-        if result.returncode != 0 or path.stat().st_size >= len(original) or not loadable_segments(path):
+        for tool in tools:
+            # GNU strip fails on a foreign architecture (arm64 built on x86_64): the next tool tries.
+            result = subprocess.run([tool, "--strip-unneeded", str(path)], capture_output=True)
+            if result.returncode == 0 and path.stat().st_size < len(original) and loadable_segments(path):
+                stripped.append(str(path.relative_to(root)))
+                break
             path.write_bytes(original)
-        else:
-            stripped.append(str(path.relative_to(root)))
     return stripped
 
 
