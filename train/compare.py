@@ -185,6 +185,11 @@ def _budget(stage: dict, n_classes: int) -> str:
     return text + (" (time hit)" if stage.get("budget_exhausted") else "")
 
 
+def _study(figure, spec: str) -> str:
+    """A study figure for the table; a dash for a network that is not one of the study's."""
+    return "–" if figure is None else format(figure, spec)
+
+
 def _real_cells(row: dict, sets: list[str]) -> str:
     real = row.get("real") or {}
     return "".join(f" {real[s]['accuracy']:.3f} |" if s in real else " |" for s in sets)
@@ -210,8 +215,9 @@ def _markdown(r: dict) -> str:
         budget = " + ".join(_budget(s, len(r["classes"])) for s in row.get("stages") or [row])
         mark = " **(winner)**" if row["model"] == r["winner"] else ""
         lines.append(
-            f"| {row['model']}{mark} | {row['input']} | {row['params']:,} / {row['study_params']:,} | {weights} | "
-            f"{row['val_loss']:.3f} / {row['study_val_loss']:.2f} | {row['val_acc']:.3f} / {row['study_val_acc']:.2f} |"
+            f"| {row['model']}{mark} | {row['input']} | {row['params']:,} / {_study(row['study_params'], ',')} | "
+            f"{weights} | {row['val_loss']:.3f} / {_study(row['study_val_loss'], '.2f')} | "
+            f"{row['val_acc']:.3f} / {_study(row['study_val_acc'], '.2f')} |"
             f"{_real_cells(row, sets)} {row.get('last_train_acc', float('nan')):.3f} | {row['epochs']} | {budget} | "
             f"{row['train_seconds'] / 60:.1f} min | "
             f"{row['size_bytes'] / 2**20:.1f} MiB |")
