@@ -122,3 +122,26 @@ def test_fer_network_probabilities_follow_the_task_labels(tmp_path, monkeypatch)
     monkeypatch.setattr(emotion.runtime, "load_model", lambda path: Model())
     probs = fer_network.fer_probs(tmp_path / "model.tflite", np.full((1, 48, 48), 128.0), ("happy", "neutral", "sad", "surprise"))
     np.testing.assert_allclose(probs, [[0.4 / 0.8, 0.2 / 0.8, 0.1 / 0.8, 0.1 / 0.8]], rtol=1e-6)
+
+
+def test_person_intervals_resample_people_and_pair_the_systems():
+    """Photos are grouped by the person their file name gives; a system against itself differs by
+    exactly nothing, and a system right on one person only gets an interval from 0 to 1."""
+    from bench.person_intervals import intervals, person
+
+    assert person("taiwanese-dev", "/r/taiwanese-dev/sad/0311g04.jpg") == "03"
+    assert person("yale", "/r/yale/sad/subject09.sad.gif") == "subject09"
+    assert person("rafd", "/r/rafd/fear/Rafd090_17_Caucasian_male_fearful_frontal.jpg") == "17"
+    assert person("headshots", "/r/headshots/happy/Al_Gore_0002.jpg") == "Al_Gore"
+    assert person("elsewhere", "/r/elsewhere/happy/x.jpg") == "x.jpg"
+    scores = lambda label: {task: {"faces": 1, "scores": {label: 0.9}} for task in ("emotion4", "emotion7")}  # noqa: E731
+    results = {}
+    for p in ("01", "02"):
+        for k in range(3):
+            # performer 01 is read right by "a", performer 02 wrong (happy read as sad)
+            results[f"/r/taiwanese-dev/happy/{p}11a0{k}.jpg"] = scores("happy" if p == "01" else "sad")
+    a = {"results": results}
+    report = intervals({"a": a, "b": a})["emotion4"]["taiwanese-dev"]
+    assert (report["photos"], report["people"]) == (6, 2)
+    assert report["a"]["accuracy"] == 0.5 and report["a"]["interval"] == (0.0, 1.0)
+    assert report["a - b"] == {"difference": 0.0, "interval": (0.0, 0.0)}
