@@ -89,26 +89,41 @@ def model_section(meta: dict, report: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def real_photos_section(meta: dict, realphotos: dict | None) -> str:
-    """What users get on photographs (bench/realphotos.py's committed results), and where it is weak."""
+def _people_cell(row: dict | None, accuracy: float) -> str:
+    """The interval over people (bench/person_intervals.py) for one set, if it scored these answers."""
+    if not row:
+        return "not measured"
+    if row["service"]["accuracy"] != accuracy:
+        return "stale: rerun `python -m bench.person_intervals`"
+    low, high = row["service"]["interval"]
+    return f"{low:.3f}-{high:.3f} ({row['people']} people)"
+
+
+def real_photos_section(meta: dict, realphotos: dict | None, people: dict | None = None) -> str:
+    """What users get on photographs (bench/realphotos.py's committed results), how sure that is
+    (bench/person_intervals.py's, when given), and where it is weak."""
     task = realphotos and realphotos["report"].get(meta["name"])
     if not task:
         return ""
+    intervals = (people or {}).get("report", {}).get(meta["name"], {})
     measured = realphotos["versions"].get(meta["name"])
     lines = ["", f"### On real photographs (`python -m bench.realphotos`, {realphotos['date']}, {meta['name']} "
              f"{measured}{'' if measured == meta['version'] else ': NOT this version, rerun it'})", "",
              "End to end: face detection, the largest face's label; no face found counts wrong. Beside it, the "
              f"`fer` package {realphotos.get('fer_version') or ''} (Haar cascade + mini-Xception).", "",
-             "| set | images | accuracy | macro-F1 | no face found | fer accuracy | weakest classes (recall) |",
-             "|---|---|---|---|---|---|---|"]
+             "A set shows few people many times (taiwanese-dev: 14 performers), so the interval resamples "
+             "people, not photos: 95%, `python -m bench.person_intervals`.", "",
+             "| set | images | accuracy | 95% interval over people | macro-F1 | no face found | fer accuracy | "
+             "weakest classes (recall) |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, row in task.items():
         s, f = row["service"], row.get("fer")
         c = s["confusion"]
         recalls = {r: c["counts"][i][c["columns"].index(r)] / max(1, sum(c["counts"][i])) for i, r in enumerate(c["rows"])}
         weak = ", ".join(f"{k} {v:.2f}" for k, v in sorted(recalls.items(), key=lambda kv: kv[1])[:2] if v < 0.7)
-        lines.append(f"| {name} | {s['images']} | {s['accuracy']:.3f} | {s['macro_f1']:.3f} | {s['no_face']} | "
-                     f"{f['accuracy']:.3f} | {weak or 'none below 0.70'} |" if f else
-                     f"| {name} | {s['images']} | {s['accuracy']:.3f} | {s['macro_f1']:.3f} | {s['no_face']} | | {weak} |")
+        fer = f"{f['accuracy']:.3f}" if f else ""
+        lines.append(f"| {name} | {s['images']} | {s['accuracy']:.3f} | {_people_cell(intervals.get(name), s['accuracy'])} | "
+                     f"{s['macro_f1']:.3f} | {s['no_face']} | {fer} | {weak or 'none below 0.70'} |")
     lines += ["", f"Confusion matrices: [reports/realphotos/{meta['name']}-confusion.png]"
               f"(../reports/realphotos/{meta['name']}-confusion.png)."]
     return "\n".join(lines) + "\n"
@@ -171,6 +186,8 @@ def write_card(model_dir: Path, reports_dir: Path, out: Path,
                comparison: Path = Path("reports/comparison/comparison.json")) -> Path:
     figures = data_figures(data_report)
     real = json.loads(realphotos.read_text()) if realphotos.exists() else None
+    people_path = realphotos.with_name("person_intervals.json")
+    people = json.loads(people_path.read_text()) if people_path.exists() else None
     table = json.loads(comparison.read_text()) if comparison.exists() else None
     sections = []
     for meta_path in sorted(model_dir.glob("*.json")):
@@ -179,7 +196,7 @@ def write_card(model_dir: Path, reports_dir: Path, out: Path,
             continue  # the face detector's metadata, or an unfinished model
         report_path = reports_dir / f"{meta['name']}.json"
         sections.append(model_section(meta, json.loads(report_path.read_text()) if report_path.exists() else None)
-                        + real_photos_section(meta, real))
+                        + real_photos_section(meta, real, people))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(HEADER.format(**figures) + "\n" + "\n".join(sections) + "\n" + comparison_section(table)
                    + LIMITS.format(**figures))

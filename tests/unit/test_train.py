@@ -723,9 +723,13 @@ def test_model_card_gives_real_photo_figures_and_weak_classes(tmp_path):
             "report": {"emotion4": {"yale": {"service": row(0.7, [[5, 0, 0], [3, 1, 1]]),
                                              "fer": row(0.6, [[5, 0, 0], [4, 1, 0]])}}}}
     text = real_photos_section(meta, real)
-    assert "| yale | 10 | 0.700 | 0.500 | 1 | 0.600 | sad 0.20 |" in text
+    assert "| yale | 10 | 0.700 | not measured | 0.500 | 1 | 0.600 | sad 0.20 |" in text
     assert "NOT this version" in text  # measured on 1.0.0, the card is for 2.0.0
     assert real_photos_section(meta, None) == ""
+    people = {"report": {"emotion4": {"yale": {"people": 3, "service": {"accuracy": 0.7, "interval": [0.5, 0.9]}}}}}
+    assert "| yale | 10 | 0.700 | 0.500-0.900 (3 people) | 0.500 |" in real_photos_section(meta, real, people)
+    people["report"]["emotion4"]["yale"]["service"]["accuracy"] = 0.65  # intervals of other answers
+    assert "stale" in real_photos_section(meta, real, people)
 
 
 def test_requalify_rewrites_metadata_not_the_model(tmp_path, tiny_data):
