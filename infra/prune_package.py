@@ -190,11 +190,11 @@ def loadable_segments(elf: Path) -> bool:
     return True
 
 
-def strip_symbols(root: Path, strippers: tuple[str, ...] = STRIPPERS) -> list[str]:
+def strip_symbols(root: Path) -> list[str]:
     """Strip the symbol tables and debug sections of every shared library where that is safe;
     returns the relative paths of those stripped."""
     stripped = []
-    tools = [tool for tool in map(shutil.which, strippers) if tool]
+    tools = [tool for tool in map(shutil.which, STRIPPERS) if tool]
     for path in sorted(root.rglob("*.so*")):
         if not path.is_file() or path.is_symlink() or _elf64(path) is None:
             continue
