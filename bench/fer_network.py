@@ -21,27 +21,20 @@ import numpy as np
 
 from bench.realphotos import FOUR, SEVEN
 from bench.run import fer_network_file, shipped_float_network
-from bench.worker import FER_LABELS
+from bench.worker import FER_LABELS, FerNet
 
 ROOT = Path(__file__).resolve().parents[1]
-FER_SIZE = 64
 OURS_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the shipped network's share of the average
 
 
 def fer_probs(model_path: Path, faces: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
-    """fer's probabilities for ``classes`` (renormalized) on gray 0..255 faces, as fer prepares them."""
+    """fer's probabilities for ``classes`` (renormalized) on gray 0..255 faces, as fer prepares them
+    (the benchmark's fer-net candidate)."""
     from PIL import Image
-
-    from train import function_code  # noqa: F401  (puts function/ on the path)
-    from emotion.runtime import load_model
-    model = load_model(model_path)  # the function's own LiteRT path, as the benchmark's fer-net candidate
-    shape = model.inputs[0].shape
-    probs = []
-    for face in faces:
-        pixels = np.asarray(Image.fromarray(np.clip(face, 0, 255).astype(np.uint8))
-                            .resize((FER_SIZE, FER_SIZE), Image.Resampling.BILINEAR), np.float32)
-        probs.append(model.run(((pixels / 255.0 - 0.5) * 2.0).reshape(shape))[0][0])
-    probs = np.array(probs)[:, [FER_LABELS.index(c) for c in classes]]
+    net = FerNet(model_path)
+    probs = np.array([net.infer(net.pixels(Image.fromarray(np.clip(face, 0, 255).astype(np.uint8))))
+                      for face in faces], np.float32)
+    probs = probs[:, [FER_LABELS.index(c) for c in classes]]
     return probs / probs.sum(1, keepdims=True)
 
 

@@ -143,9 +143,13 @@ class FerNet(Candidate):
         self.model = load_model(model_path, num_threads=1)
         self.interpreter = f"{self.model.backend} (fer's emotion_model_quantized.tflite)"
 
-    def decode(self, data):
-        gray = self._decode(data, 50_000_000).gray.resize((64, 64), self.Image.Resampling.BILINEAR)
+    def pixels(self, gray):
+        """A gray PIL face as fer feeds its network."""
+        gray = gray.resize((64, 64), self.Image.Resampling.BILINEAR)
         return (self.np.asarray(gray, dtype=self.np.float32) / 255.0 - 0.5) * 2.0
+
+    def decode(self, data):
+        return self.pixels(self._decode(data, 50_000_000).gray)
 
     def infer(self, x):
         spec = self.model.inputs[0]

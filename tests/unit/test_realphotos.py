@@ -112,14 +112,15 @@ def test_fer_network_probabilities_follow_the_task_labels(tmp_path, monkeypatch)
     import bench.fer_network as fer_network
 
     class Model:
-        inputs = [type("Spec", (), {"shape": (1, 64, 64, 1)})]
+        inputs = [type("Spec", (), {"shape": (1, 64, 64, 1), "dtype": np.float32})]
+        backend = "fake"
 
         def run(self, x):
             assert x.shape == (1, 64, 64, 1) and -1 <= x.min() and x.max() <= 1
             return [np.array([[0.05, 0.05, 0.1, 0.4, 0.1, 0.1, 0.2]], np.float32)]
 
     import emotion.runtime
-    monkeypatch.setattr(emotion.runtime, "load_model", lambda path: Model())
+    monkeypatch.setattr(emotion.runtime, "load_model", lambda path, num_threads: Model())
     probs = fer_network.fer_probs(tmp_path / "model.tflite", np.full((1, 48, 48), 128.0), ("happy", "neutral", "sad", "surprise"))
     np.testing.assert_allclose(probs, [[0.4 / 0.8, 0.2 / 0.8, 0.1 / 0.8, 0.1 / 0.8]], rtol=1e-6)
 
