@@ -111,8 +111,8 @@ def real_photos_section(meta: dict, realphotos: dict | None, people: dict | None
              f"{measured}{'' if measured == meta['version'] else ': NOT this version, rerun it'})", "",
              "End to end: face detection, the largest face's label; no face found counts wrong. Beside it, the "
              f"`fer` package {realphotos.get('fer_version') or ''} (Haar cascade + mini-Xception).", "",
-             "A set shows few people many times (taiwanese-dev: 14 performers), so the interval resamples "
-             "people, not photos: 95%, `python -m bench.person_intervals`.", "",
+             "A set shows a few people many times, so the interval resamples people, not photos: 95%, "
+             "`python -m bench.person_intervals`.", "",
              "| set | images | accuracy | 95% interval over people | macro-F1 | no face found | fer accuracy | "
              "weakest classes (recall) |",
              "|---|---|---|---|---|---|---|---|"]
