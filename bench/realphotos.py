@@ -25,6 +25,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -56,21 +57,31 @@ def list_images(real: Path, sets: list[str] | None) -> dict[str, list[tuple[Path
 
 
 def rescaled_copies(images: dict[str, list[tuple[Path, str]]], real: Path, scratch: Path,
-                    width_scale: float) -> dict[str, list[tuple[Path, str]]]:
-    """The same sets with every photo made ``width_scale`` times as wide, as lossless PNGs in ``scratch``."""
+                    width_scale: float | Callable[[Path], float]) -> dict[str, list[tuple[Path, str]]]:
+    """The same sets with every photo made ``width_scale`` times as wide (a number, or a function
+    of the photo's path), as lossless PNGs in ``scratch``."""
     from PIL import Image, ImageOps
     out = {}
     for name, files in images.items():
         out[name] = []
         for path, label in files:
+            scale = width_scale(path) if callable(width_scale) else width_scale
             with Image.open(path) as image:
                 image = ImageOps.exif_transpose(image)
                 copy = scratch / path.relative_to(real).with_suffix(".png")
                 copy.parent.mkdir(parents=True, exist_ok=True)
-                image.resize((max(1, round(image.width * width_scale)), image.height),
+                image.resize((max(1, round(image.width * scale)), image.height),
                              Image.Resampling.LANCZOS).save(copy)
             out[name].append((copy, label))
     return out
+
+
+def face_aspect_scale(target: float) -> Callable[[Path], float]:
+    """Per photo, the width scale that gives its largest face's box the aspect ``target``
+    (bench.face_aspect)."""
+    from .face_aspect import load_detector, photo_aspect, width_scale_to
+    detector = load_detector()
+    return lambda path: width_scale_to(photo_aspect(detector, path), target)
 
 
 class DetectOnce:
@@ -241,7 +252,9 @@ def markdown(result: dict) -> str:
              "labelled with one of the four, fer's highest score among them. These sets are for evaluation "
              "only (../shared/data/real/README.md)."
              + (f" A diagnosis: every photo was made {result['width_scale']:g} times as wide first (`--width-scale`)."
-                if result.get("width_scale", 1.0) != 1.0 else ""), ""]
+                if result.get("width_scale", 1.0) != 1.0 else "")
+             + (f" A diagnosis: each photo was made wider or narrower first so that its largest face's box has "
+                f"width / height {result['face_aspect']:g} (`--face-aspect`)." if result.get("face_aspect") else ""), ""]
     for task, rows in result["report"].items():
         lines += [f"## {task}", "", "| set | images | service accuracy | fer accuracy | service macro-F1 | fer macro-F1 "
                   "| no face: service / fer | both found a face: images, service / fer |", "|---|---|---|---|---|---|---|---|"]
@@ -272,21 +285,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width-scale", type=float, default=1.0, metavar="S",
                         help="a diagnosis: make every photo S times as wide (height kept) before either "
                              "pipeline sees it, as a photo resized to another shape is (default: %(default)s)")
+    parser.add_argument("--face-aspect", type=float, default=None, metavar="A",
+                        help="a diagnosis: make each photo wider or narrower (by at most 1.25 times) so that "
+                             "its largest face's box has width / height A, e.g. FER2013's median from "
+                             "python -m bench.face_aspect (default: photos as they are)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="folder for realphotos.json, realphotos.md and PNGs (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.width_scale != 1.0 and args.fer_from:
+    reshaped = args.width_scale != 1.0 or args.face_aspect is not None
+    if reshaped and args.fer_from:
         parser.error("--fer-from answers are for the photos as they are: run fer again, or --no-fer")
+    if args.width_scale != 1.0 and args.face_aspect is not None:
+        parser.error("--width-scale and --face-aspect are two diagnoses: pick one")
 
     def log(msg):
         print(f"[realphotos] {msg}", file=sys.stderr, flush=True)
 
     import platform
-    images = list_images(args.real, args.sets.split(",") if args.sets else None)
-    scratch = None  # the rescaled copies' folder, kept until the run ends
-    if args.width_scale != 1.0:
+    originals = list_images(args.real, args.sets.split(",") if args.sets else None)
+    images, scratch = originals, None  # scratch: the rescaled copies' folder, kept until the run ends
+    if reshaped:
         scratch = tempfile.TemporaryDirectory()
-        images = rescaled_copies(images, args.real, Path(scratch.name), args.width_scale)
+        scale = face_aspect_scale(args.face_aspect) if args.face_aspect is not None else args.width_scale
+        images = rescaled_copies(originals, args.real, Path(scratch.name), scale)
     paths = [p for files in images.values() for p, _ in files]
     log(f"{len(paths)} images in {len(images)} sets: " + ", ".join(f"{k} {len(v)}" for k, v in images.items()))
     service = run_service(paths, args.model_dir, log)
@@ -299,8 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         fer = run_fer(paths, log)
     if fer:
         systems["fer"] = fer
-    report = evaluate(images, systems)
-    result = {"date": date.today().isoformat(), "width_scale": args.width_scale, "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+    if reshaped:
+        # Answers are filed under the photos they were made from, so that a diagnosis pairs up
+        # with the photos as they are (bench.person_intervals --candidate).
+        original = {str(copy): str(path) for name in images for (copy, _), (path, _) in zip(images[name], originals[name])}
+        for answers in systems.values():
+            answers["results"] = {original.get(k, k): v for k, v in answers["results"].items()}
+    report = evaluate(originals, systems)
+    result = {"date": date.today().isoformat(), "width_scale": args.width_scale, "face_aspect": args.face_aspect,
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}", "versions": service["versions"], "detector": service["detector"],
               "fer_version": fer["version"] if fer else None,
               "fer_answers_from": fer.get("from") if fer else None, "report": report, "service": service, "fer": fer}

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -67,6 +68,31 @@ def test_width_scale_measures_the_same_sets_made_wider_or_narrower(tmp_path):
     result = json.loads((tmp_path / "out" / "realphotos.json").read_text())
     assert result["width_scale"] == 0.8 and result["report"]["emotion4"]["tiny"]["service"]["images"] == 1
     assert "0.8 times as wide" in (tmp_path / "out" / "realphotos.md").read_text()
+    # Filed under the photo it was made from: pairs up with a run on the photos as they are.
+    assert list(result["service"]["results"]) == [str(real / "tiny" / "happy" / "a.jpg")]
+
+
+def test_a_per_photo_width_scale_gives_each_face_the_target_shape_within_limits(tmp_path):
+    from bench.face_aspect import MAX_CORRECTION, width_scale_to
+    from bench.realphotos import list_images, rescaled_copies
+    from PIL import Image
+    assert width_scale_to(0.8, 0.72) == pytest.approx(0.9)  # a wide face: the photo made narrower
+    assert width_scale_to(0.4, 0.8) == MAX_CORRECTION and width_scale_to(2.0, 0.8) == 1 / MAX_CORRECTION
+    assert width_scale_to(None, 0.8) == 1.0  # no face found: left as it is
+    real = tmp_path / "real"
+    (real / "tiny" / "happy").mkdir(parents=True)
+    for name in ("a", "b"):
+        face("happy").resize((100, 40)).save(real / "tiny" / "happy" / f"{name}.png")
+    scales = {"a.png": 0.5, "b.png": 1.2}
+    copies = rescaled_copies(list_images(real, None), real, tmp_path / "scratch", lambda p: scales[p.name])
+    assert [Image.open(p).size for p, _ in copies["tiny"]] == [(50, 40), (120, 40)]
+
+
+def test_the_two_shape_diagnoses_exclude_each_other_and_fers_earlier_answers(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--no-fer", "--width-scale", "0.8", "--face-aspect", "0.78", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        main(["--fer-from", str(tmp_path / "r.json"), "--face-aspect", "0.78", "--out", str(tmp_path)])
 
 
 def test_offsets_ceiling_finds_the_correction_a_biased_set_needs(tmp_path):
