@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.realphotos import DEFAULT_OUT, ROOT, TASKS, _scores, answer
+from bench.realphotos import DEFAULT_OUT, ROOT, TASKS, answer, answers_digest, largest_face_scores
 
 RESAMPLES = 10_000
 SEED = 0
@@ -51,7 +51,7 @@ def outcomes(systems: dict[str, dict], task: str) -> dict[str, tuple[list[str], 
         people, right = out.setdefault(set_name, ([], {name: [] for name in systems}))
         people.append(person(set_name, path))
         for name, results in systems.items():
-            right[name].append(answer(_scores(results, path, task), classes) == label)
+            right[name].append(answer(largest_face_scores(results, path, task), classes) == label)
     return {s: (people, {n: np.array(r) for n, r in right.items()}) for s, (people, right) in out.items()}
 
 
@@ -85,11 +85,14 @@ def intervals(systems: dict[str, dict]) -> dict:
     return report
 
 
-def write(report: dict, out: Path, sources: dict[str, str]) -> None:
+def write(report: dict, out: Path, sources: dict[str, str], service_answers: str) -> None:
+    """The report as JSON (with ``service_answers``, the digest of the service's answers it was
+    measured from), Markdown and a PNG in ``out``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    (out / "person_intervals.json").write_text(json.dumps({"sources": sources, "report": report}, indent=1) + "\n")
+    (out / "person_intervals.json").write_text(json.dumps(
+        {"sources": sources, "service_answers_sha256": service_answers, "report": report}, indent=1) + "\n")
     lines = ["# Real-photo accuracy, resampling people", "",
              f"Written by `python -m bench.person_intervals` from {', '.join(f'`{v}` ({k})' for k, v in sources.items())}. "
              f"95% intervals from {RESAMPLES:,} bootstrap draws of each set's people (a person's photos go "
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.results.parent
     out.mkdir(parents=True, exist_ok=True)
     report = intervals(systems)
-    write(report, out, sources)
+    write(report, out, sources, answers_digest(shipped["service"]))
     for task, sets in report.items():
         print(task + ": " + "; ".join(f"{s} {r['service']['accuracy']:.3f} ({r['service']['interval'][0]:.3f}-"
                                       f"{r['service']['interval'][1]:.3f}, {r['people']} people)" for s, r in sets.items()))

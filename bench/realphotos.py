@@ -195,7 +195,7 @@ def evaluate(images: dict, systems: dict[str, dict]) -> dict:
             if not files:
                 continue
             truth = [t for _, t in files]
-            answers = {system: [answer(_scores(res, str(p), task), classes) for p, _ in files]
+            answers = {system: [answer(largest_face_scores(res, str(p), task), classes) for p, _ in files]
                        for system, res in systems.items()}
             row = {system: metrics(truth, preds, classes) for system, preds in answers.items()}
             both = [i for i in range(len(files)) if all(answers[s][i] != NO_FACE for s in answers)]
@@ -207,9 +207,17 @@ def evaluate(images: dict, systems: dict[str, dict]) -> dict:
     return report
 
 
-def _scores(results: dict, path: str, task: str):
+def largest_face_scores(results: dict, path: str, task: str) -> dict | None:
+    """One system's scores for the largest face in ``path`` (None: no face), from its stored answers
+    (the service's are per task, fer's one set)."""
     entry = results["results"][path]
     return entry[task]["scores"] if task in entry else entry["scores"]
+
+
+def answers_digest(results: dict) -> str:
+    """A SHA-256 of one system's stored answers: what was measured from them (bench.person_intervals)
+    is current while it matches."""
+    return hashlib.sha256(json.dumps(results["results"], sort_keys=True).encode()).hexdigest()
 
 
 def plot(report: dict, task: str, path: Path) -> None:

@@ -321,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         log("real photographs, beside the fer package (python -m bench.realphotos)")
         from bench.realphotos import main as real_photos
         real_photos(["--real", str(REAL_PHOTOS)])
+        from bench.person_intervals import main as person_intervals
+        person_intervals([])  # how sure those figures are: the model card shows it
     if not args.quick:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -89,11 +89,12 @@ def model_section(meta: dict, report: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _people_cell(row: dict | None, accuracy: float) -> str:
-    """The interval over people (bench/person_intervals.py) for one set, if it scored these answers."""
+def _people_cell(row: dict | None, current: bool) -> str:
+    """The interval over people (bench/person_intervals.py) for one set; ``current``: it was
+    measured from the answers the card shows."""
     if not row:
         return "not measured"
-    if row["service"]["accuracy"] != accuracy:
+    if not current:
         return "stale: rerun `python -m bench.person_intervals`"
     low, high = row["service"]["interval"]
     return f"{low:.3f}-{high:.3f} ({row['people']} people)"
@@ -105,7 +106,9 @@ def real_photos_section(meta: dict, realphotos: dict | None, people: dict | None
     task = realphotos and realphotos["report"].get(meta["name"])
     if not task:
         return ""
+    from bench.realphotos import answers_digest
     intervals = (people or {}).get("report", {}).get(meta["name"], {})
+    current = bool(people) and people.get("service_answers_sha256") == answers_digest(realphotos["service"])
     measured = realphotos["versions"].get(meta["name"])
     lines = ["", f"### On real photographs (`python -m bench.realphotos`, {realphotos['date']}, {meta['name']} "
              f"{measured}{'' if measured == meta['version'] else ': NOT this version, rerun it'})", "",
@@ -122,7 +125,7 @@ def real_photos_section(meta: dict, realphotos: dict | None, people: dict | None
         recalls = {r: c["counts"][i][c["columns"].index(r)] / max(1, sum(c["counts"][i])) for i, r in enumerate(c["rows"])}
         weak = ", ".join(f"{k} {v:.2f}" for k, v in sorted(recalls.items(), key=lambda kv: kv[1])[:2] if v < 0.7)
         fer = f"{f['accuracy']:.3f}" if f else ""
-        lines.append(f"| {name} | {s['images']} | {s['accuracy']:.3f} | {_people_cell(intervals.get(name), s['accuracy'])} | "
+        lines.append(f"| {name} | {s['images']} | {s['accuracy']:.3f} | {_people_cell(intervals.get(name), current)} | "
                      f"{s['macro_f1']:.3f} | {s['no_face']} | {fer} | {weak or 'none below 0.70'} |")
     lines += ["", f"Confusion matrices: [reports/realphotos/{meta['name']}-confusion.png]"
               f"(../reports/realphotos/{meta['name']}-confusion.png)."]

@@ -719,16 +719,20 @@ def test_model_card_gives_real_photo_figures_and_weak_classes(tmp_path):
     row = lambda acc, counts: {"images": 10, "accuracy": acc, "macro_f1": 0.5, "no_face": 1,  # noqa: E731
                                "confusion": {"rows": ["happy", "sad"], "columns": ["happy", "sad", "no face"],
                                              "counts": counts}}
-    real = {"date": "2026-12-01", "versions": {"emotion4": "1.0.0"}, "fer_version": "25.10.3",
+    answers = {"results": {"/real/yale/happy/subject01.happy": {"emotion4": {"faces": 1, "scores": {"happy": 1.0}}}}}
+    real = {"date": "2026-12-01", "versions": {"emotion4": "1.0.0"}, "fer_version": "25.10.3", "service": answers,
             "report": {"emotion4": {"yale": {"service": row(0.7, [[5, 0, 0], [3, 1, 1]]),
                                              "fer": row(0.6, [[5, 0, 0], [4, 1, 0]])}}}}
     text = real_photos_section(meta, real)
     assert "| yale | 10 | 0.700 | not measured | 0.500 | 1 | 0.600 | sad 0.20 |" in text
     assert "NOT this version" in text  # measured on 1.0.0, the card is for 2.0.0
     assert real_photos_section(meta, None) == ""
-    people = {"report": {"emotion4": {"yale": {"people": 3, "service": {"accuracy": 0.7, "interval": [0.5, 0.9]}}}}}
+    from bench.realphotos import answers_digest
+    people = {"service_answers_sha256": answers_digest(answers),
+              "report": {"emotion4": {"yale": {"people": 3, "service": {"accuracy": 0.7, "interval": [0.5, 0.9]}}}}}
     assert "| yale | 10 | 0.700 | 0.500-0.900 (3 people) | 0.500 |" in real_photos_section(meta, real, people)
-    people["report"]["emotion4"]["yale"]["service"]["accuracy"] = 0.65  # intervals of other answers
+    # Intervals of other answers, even at the same accuracy: one photo's scores changed.
+    answers["results"]["/real/yale/happy/subject01.happy"]["emotion4"]["scores"] = {"happy": 0.9}
     assert "stale" in real_photos_section(meta, real, people)
 
 
