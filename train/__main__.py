@@ -1,7 +1,8 @@
 """Command-line entry point: ``python -m train STEP [options]``.
 
 Steps: report (data report), fit (one model), compare (all seven), export (the winner),
-prune (complex_cnn_1 cut to half width), recalibrate (batch-norm statistics of the plain
+prune (complex_cnn_1 cut to half width), adjust-prior (the training split's class shares divided
+out of a model's scores), recalibrate (batch-norm statistics of the plain
 training faces), quantize (int8 TFLite + metadata for the function), score (a float network on
 FER2013 validation and the real photographs, without quantizing it), card (the model card).
 """
@@ -214,6 +215,11 @@ def cmd_blend(args) -> None:
     blend(args.model, args.other, args.weight, args.out, args.other_head)
 
 
+def cmd_adjust_prior(args) -> None:
+    from .prior import adjust_prior
+    adjust_prior(args.model, args.data, args.tau, args.out or args.model)
+
+
 def cmd_prune(args) -> None:
     from .prune import prune_file
     print(f"{args.model} cut to half width: {prune_file(args.model, args.out)}")
@@ -356,6 +362,18 @@ def main(argv: list[str] | None = None) -> int:
                         "fine-tuned for other classes, e.g. seven emotions from a four-emotion --model); the "
                         "result has --other's classes")
     p.set_defaults(func=cmd_blend)
+
+    p = steps.add_parser("adjust-prior", help="divide the training split's class shares out of an exported model's "
+                                              "scores (post-hoc logit adjustment), so that no expression is favoured "
+                                              "for being common in FER2013")
+    p.add_argument("--model", type=Path, required=True, help="exported float .keras model, its record beside it")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
+                   help="the dataset it was trained on, whose train/ folders give the class shares (default: %(default)s)")
+    p.add_argument("--tau", type=float, default=1.0,
+                   help="how much of the shares to divide out: 1 gives every class the same prior, 0 changes "
+                        "nothing (default: %(default)s)")
+    p.add_argument("--out", type=Path, help="where the adjusted model goes, its record beside it (default: over --model)")
+    p.set_defaults(func=cmd_adjust_prior)
 
     p = steps.add_parser("prune", help="cut a trained complex_cnn_1 to half width (complex_cnn_1_half: a quarter of "
                                        "the multiply-adds), keeping each convolution's filters with the largest "

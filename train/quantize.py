@@ -79,7 +79,8 @@ def median_latency_ms(fn, image, repeats: int = 200) -> float:
 
 def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...], model: keras.Model,
                    tflite_path: Path, sha256: str, train: Split, metrics: dict, classifier, extra: dict,
-                   stages=(), recalibration: dict | None = None, blend: dict | None = None) -> dict:
+                   stages=(), recalibration: dict | None = None, blend: dict | None = None,
+                   prior: dict | None = None) -> dict:
     meta = {
         "name": name,
         "version": version,
@@ -101,10 +102,13 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
                              "quantized with scale and zero_point (the model rescales to 0..1 itself)",
         },
         "output": {"activation": "softmax", "dtype": "int8",
-                   "scale": float(classifier.output_scale), "zero_point": int(classifier.output_zero_point)},
+                   "scale": float(classifier.output_scale), "zero_point": int(classifier.output_zero_point),
+                   **({"prior": f"the training split's class shares divided out (tau {prior['tau']:g}): scores as if "
+                                "every label were equally common", "prior_adjustment": prior} if prior else {})},
         "architecture": model.name,
         "params": int(model.count_params()),
-        "training_data": training_data(classes, len(train), stages, recalibration, blend),
+        "training_data": training_data(classes, len(train), stages, recalibration, blend)
+                         + ("; the training split's class shares divided out of its scores" if prior else ""),
         "metrics": metrics,
         "size_bytes": tflite_path.stat().st_size,
         "sha256": sha256,
@@ -229,7 +233,8 @@ def quantize_and_ship(model_path: Path, train: Split, val: Split, out_dir: Path,
                "top1_agreement": round(agreement, 4), "per_class": int8_m["per_class"]}
     record = training_record(model_path)  # the export lists its training stages and any recalibration
     meta = write_metadata(meta_path, name, version, classes, model, tflite_path, sha, train, metrics, classifier,
-                          tta_meta, record.get("stages", ()), record.get("batchnorm_recalibration"), record.get("blend"))
+                          tta_meta, record.get("stages", ()), record.get("batchnorm_recalibration"), record.get("blend"),
+                          record.get("prior_adjustment"))
     print(f"{name}: int8 acc {int8_m['accuracy']:.4f} (float {float_m['accuracy']:.4f}), agreement "
           f"{agreement:.4f}, {sizes['int8_tflite_bytes'] / 1024:.0f} KiB -> {tflite_path}")
     return meta

@@ -281,9 +281,12 @@ def test_quantize_step_ships_model_metadata_and_report_with_its_views(tiny_data,
     model.compile("adam", "categorical_crossentropy")
     model.fit(train.images.astype("float32"), keras.utils.to_categorical(train.labels), epochs=2, verbose=0)
     model.save(tmp_path / "tiny.keras")
+    prior = {"tau": 1.0, "training_shares": {c: 0.25 for c in DEFAULT_CLASSES}}  # train adjust-prior's record
+    (tmp_path / "tiny.json").write_text(json.dumps({"prior_adjustment": prior}))
     meta = quantize_and_ship(tmp_path / "tiny.keras", train, val, tmp_path / "model", tmp_path / "reports",
                              "tiny4", 16, "0.0.1", tta="mirror-zoom")
     assert meta["test_time_augmentation"] == ["identity", "mirror", "zoom", "zoom_mirror"]
+    assert meta["output"]["prior_adjustment"] == prior and "equally common" in meta["output"]["prior"]
     assert meta["labels"] == list(DEFAULT_CLASSES) and meta["version"] == "0.0.1"
     report = json.loads((tmp_path / "reports" / "tiny4.json").read_text())
     assert report["test_time_views"] == meta["test_time_augmentation"]
@@ -693,6 +696,29 @@ def test_blend_interpolates_every_weight(tmp_path):
     assert record["blend"]["other_share"] == 0.25 and record["preprocessing"] == ["equalize_hist"]
     with pytest.raises(SystemExit):
         blend(tmp_path / "a.keras", tmp_path / "b.keras", 1.5, tmp_path / "bad.keras")
+
+
+def test_adjust_prior_divides_the_training_shares_out_of_the_scores(tmp_path):
+    from train.prior import adjust_prior
+    data = tmp_path / "data"
+    for emotion, files in (("happy", 6), ("sad", 2)):  # shares 3/4 and 1/4
+        (data / "train" / emotion).mkdir(parents=True)
+        for i in range(files):
+            (data / "train" / emotion / f"{i}.jpg").write_bytes(b"")
+    model = zoo.build("cnn_model_1", 2, augment=False)
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "m.json").write_text(json.dumps({"classes": ["happy", "sad"], "val_acc": 0.5}))
+    out = adjust_prior(tmp_path / "m.keras", data, 1.0, tmp_path / "adjusted.keras")
+    faces = np.random.default_rng(0).uniform(0, 255, (5, 48, 48, 1)).astype(np.float32)
+    before = model.predict(faces, verbose=0)
+    after = keras.models.load_model(out).predict(faces, verbose=0)
+    expected = before / [0.75, 0.25]
+    np.testing.assert_allclose(after, expected / expected.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["prior_adjustment"]["training_shares"] == {"happy": 0.75, "sad": 0.25}
+    assert record["prior_adjustment"]["logit_offsets"]["happy"] == 0 and "val_acc" not in record
+    with pytest.raises(SystemExit, match="already"):
+        adjust_prior(out, data, 1.0, tmp_path / "twice.keras")
 
 
 def test_blend_keeps_the_other_networks_output_layer_for_other_classes(tmp_path):
