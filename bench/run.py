@@ -13,6 +13,7 @@ ratios, which are measured in the same run.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -36,14 +37,28 @@ PREVIOUS_PINS = ["ai-edge-litert==1.4.0", "numpy==2.2.6", "pillow==12.2.0",
                  "aws-lambda-powertools[tracer]==3.37.0", "boto3==1.43.11"]
 
 
+@functools.cache
 def shipped_float_network(task: str = "emotion4") -> Path:
     """The float network behind a shipped int8 model, as its metadata names it:
-    ``models/<architecture>-<N>class.keras``."""
+    ``models/<architecture>-<N>class.keras``, with the logit offsets the metadata records
+    (``train adjust-prior``) added again, in the cache."""
     meta = json.loads((ROOT / "function" / "model" / f"{task}.json").read_text())
-    return ROOT / "models" / f"{meta['architecture']}-{len(meta['labels'])}class.keras"
+    network = ROOT / "models" / f"{meta['architecture']}-{len(meta['labels'])}class.keras"
+    prior = meta.get("output", {}).get("prior_adjustment")
+    if not prior or not network.exists():
+        return network
+    adjusted = CACHE / f"{task}-{meta['version']}-{meta['sha256'][:12]}.keras"
+    if not adjusted.exists():
+        import keras
+
+        from train.prior import offset_logits
+        model = keras.models.load_model(network)
+        offset_logits(model, [prior["logit_offsets"][label] for label in meta["labels"]])
+        CACHE.mkdir(parents=True, exist_ok=True)
+        model.save(adjusted)
+    return adjusted
 
 
-KERAS_MODEL = shipped_float_network()
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
 REAL_PHOTOS = ROOT.parent / "shared" / "data" / "real"  # bench/realphotos.py writes reports/realphotos/
 FER_VERSION = "25.10.3"
@@ -126,14 +141,15 @@ def fer_network_file(cache: Path = CACHE, log=print) -> Path:
 
 def prepare(log, names: list[str]) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
-    if not KERAS_MODEL.exists():
-        raise SystemExit(f"{KERAS_MODEL} missing: it is the exported float model (python -m train export)")
+    keras_model = shipped_float_network()
+    if not keras_model.exists():
+        raise SystemExit(f"{keras_model} missing: it is the exported float model (python -m train export)")
     float_tflite = CACHE / "emotion4-float.tflite"
-    if not float_tflite.exists() or float_tflite.stat().st_mtime < KERAS_MODEL.stat().st_mtime:
+    if not float_tflite.exists() or float_tflite.stat().st_mtime < keras_model.stat().st_mtime:
         log("converting the float Keras model to a float TFLite file")
         code = ("import sys, keras, tensorflow as tf; m = keras.models.load_model(sys.argv[1]);"
                 "open(sys.argv[2], 'wb').write(tf.lite.TFLiteConverter.from_keras_model(m).convert())")
-        sh([sys.executable, "-c", code, str(KERAS_MODEL), str(float_tflite)], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        sh([sys.executable, "-c", code, str(keras_model), str(float_tflite)], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     fer_network_file(log=log)
     if "tflite-runtime-int8" in names:
         old_venv(TFLITE_VENV, TFLITE_RUNTIME_PINS, log)
@@ -146,7 +162,7 @@ def worker(candidate: str, mode: str, *args: str, model: str = "emotion4") -> di
     venv = {"tflite-runtime-int8": TFLITE_VENV, "previous-pins-int8": PREVIOUS_VENV}.get(candidate)
     python = str(venv / "bin" / "python") if venv else sys.executable
     env = {**os.environ, "MODEL_NAME": model, "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
-           "POWERTOOLS_METRICS_NAMESPACE": "Bench", "BENCH_KERAS_MODEL": str(KERAS_MODEL), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "POWERTOOLS_METRICS_NAMESPACE": "Bench", "BENCH_KERAS_MODEL": str(shipped_float_network()), "TF_CPP_MIN_LOG_LEVEL": "3",
            "AWS_DEFAULT_REGION": "us-east-1",
            "BENCH_FUNCTION_DIR": str(PREVIOUS_FUNCTION) if candidate == "previous-pins-int8" else ""}
     started = time.perf_counter()

@@ -31,6 +31,13 @@ def class_shares(data_dir: Path, classes: tuple[str, ...]) -> dict[str, float]:
     return {c: n / total for c, n in counts.items()}
 
 
+def offset_logits(model: keras.Model, offsets) -> None:
+    """Add ``offsets`` (one per class) to the output layer's bias, in place."""
+    layer = model.get_layer(OUTPUT_LAYER)
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel, bias + np.asarray(offsets, np.float64).astype(bias.dtype)])
+
+
 def adjust_prior(model_path: Path, data_dir: Path, tau: float, out: Path) -> Path:
     """``model_path``'s network with ``-tau * log(share)`` added to its output bias, saved to ``out``
     with its record (which names the shares and offsets)."""
@@ -45,14 +52,13 @@ def adjust_prior(model_path: Path, data_dir: Path, tau: float, out: Path) -> Pat
     shares = class_shares(data_dir, classes)
     offsets = -tau * np.log(np.array([shares[c] for c in classes]))
     offsets -= offsets.min()  # the softmax ignores a common shift; the smallest offset is 0
-    layer = model.get_layer(OUTPUT_LAYER)
-    kernel, bias = layer.get_weights()
-    layer.set_weights([kernel, bias + offsets.astype(bias.dtype)])
+    offset_logits(model, offsets)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     record["prior_adjustment"] = {"tau": tau, "training_shares": {c: round(s, 4) for c, s in shares.items()},
-                                  "logit_offsets": {c: round(float(o), 4) for c, o in zip(classes, offsets)},
+                                  # Unrounded: the float network is rebuilt from them (bench.run).
+                                  "logit_offsets": {c: float(o) for c, o in zip(classes, offsets)},
                                   "shares_of": f"{Path(data_dir).name}/train"}
     for stale in ("val_acc", "val_loss"):
         record.pop(stale, None)

@@ -314,6 +314,12 @@ def test_model_card_is_written_from_metadata(tmp_path):
     assert '"Training" (10 images)' in card
     assert "`emotion4` 9.9.9: happy, sad" in card and "**0.8100**" in card and "Not for" in card
     assert "fd" not in card.split("## Known limitations")[0].split("## `emotion4`")[1]
+    assert "equally common" not in card  # nothing divided out of this model's scores
+    meta["output"] = {"prior_adjustment": {"tau": 1.0, "training_shares": {"happy": 0.75, "sad": 0.25}}}
+    (tmp_path / "emotion4.json").write_text(json.dumps(meta))
+    card = write_card(tmp_path, tmp_path, tmp_path / "card.md", tmp_path / "report.json",
+                      tmp_path / "no-realphotos.json", tmp_path / "no-comparison.json").read_text()
+    assert "as if every label were equally common. The training split's class shares (happy 75%, sad 25%)" in card
 
 
 def test_init_from_copies_every_layer_but_a_different_head():
@@ -698,13 +704,18 @@ def test_blend_interpolates_every_weight(tmp_path):
         blend(tmp_path / "a.keras", tmp_path / "b.keras", 1.5, tmp_path / "bad.keras")
 
 
+def _uneven_train_split(root: Path) -> Path:
+    """A train/ split of empty files with class shares 3/4 (happy) and 1/4 (sad)."""
+    for emotion, files in (("happy", 6), ("sad", 2)):
+        (root / "train" / emotion).mkdir(parents=True)
+        for i in range(files):
+            (root / "train" / emotion / f"{i}.jpg").write_bytes(b"")
+    return root
+
+
 def test_adjust_prior_divides_the_training_shares_out_of_the_scores(tmp_path):
     from train.prior import adjust_prior
-    data = tmp_path / "data"
-    for emotion, files in (("happy", 6), ("sad", 2)):  # shares 3/4 and 1/4
-        (data / "train" / emotion).mkdir(parents=True)
-        for i in range(files):
-            (data / "train" / emotion / f"{i}.jpg").write_bytes(b"")
+    data = _uneven_train_split(tmp_path / "data")
     model = zoo.build("cnn_model_1", 2, augment=False)
     model.save(tmp_path / "m.keras")
     (tmp_path / "m.json").write_text(json.dumps({"classes": ["happy", "sad"], "val_acc": 0.5}))
@@ -719,6 +730,31 @@ def test_adjust_prior_divides_the_training_shares_out_of_the_scores(tmp_path):
     assert record["prior_adjustment"]["logit_offsets"]["happy"] == 0 and "val_acc" not in record
     with pytest.raises(SystemExit, match="already"):
         adjust_prior(out, data, 1.0, tmp_path / "twice.keras")
+
+
+def test_the_benchmark_rebuilds_the_shipped_float_network_with_its_recorded_offsets(tmp_path, monkeypatch):
+    import bench.run as run
+    from train.prior import adjust_prior
+    (tmp_path / "models").mkdir()
+    zoo.build("cnn_model_1", 2, augment=False).save(tmp_path / "models" / "cnn_model_1-2class.keras")
+    (tmp_path / "models" / "cnn_model_1-2class.json").write_text(json.dumps({"classes": ["happy", "sad"]}))
+    adjusted = adjust_prior(tmp_path / "models" / "cnn_model_1-2class.keras", _uneven_train_split(tmp_path / "data"),
+                            1.0, tmp_path / "adjusted.keras")
+    prior = json.loads(adjusted.with_suffix(".json").read_text())["prior_adjustment"]
+    (tmp_path / "function" / "model").mkdir(parents=True)
+    (tmp_path / "function" / "model" / "emotion2.json").write_text(json.dumps({
+        "architecture": "cnn_model_1", "labels": ["happy", "sad"], "version": "1.0.0", "sha256": "ab" * 32,
+        "output": {"prior_adjustment": prior}}))
+    monkeypatch.setattr(run, "ROOT", tmp_path)
+    monkeypatch.setattr(run, "CACHE", tmp_path / "cache")
+    run.shipped_float_network.cache_clear()
+    try:
+        rebuilt = run.shipped_float_network("emotion2")
+    finally:
+        run.shipped_float_network.cache_clear()
+    assert rebuilt.parent == tmp_path / "cache"
+    for a, b in zip(keras.models.load_model(adjusted).get_weights(), keras.models.load_model(rebuilt).get_weights()):
+        np.testing.assert_array_equal(a, b)  # the network the int8 file was quantized from, bit for bit
 
 
 def test_blend_keeps_the_other_networks_output_layer_for_other_classes(tmp_path):
