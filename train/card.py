@@ -73,6 +73,7 @@ def model_section(meta: dict, report: dict | None) -> str:
              f"- Training data: {meta['training_data']}.",
              *([f"- Test-time augmentation: each face is classified in {len(views)} views ({', '.join(views)}) "
                 "and the probability vectors are averaged."] if len(views) > 1 else []),
+             *([_prior_line(meta["output"]["prior_adjustment"])] if "prior_adjustment" in meta.get("output", {}) else []),
              f"- Validation ({m['validation_split']}): int8 accuracy **{m['int8_accuracy']:.4f}** "
              + (f"(float {m['float_accuracy']:.4f}), loss {m['int8_loss']:.4f}; int8 and float agree on "
                 f"{m['top1_agreement']:.2%} of top labels." if "float_accuracy" in m else
@@ -87,6 +88,13 @@ def model_section(meta: dict, report: dict | None) -> str:
                   "", f"Full float-vs-int8 report: [reports/quantization/{meta['name']}.md]"
                   f"(../reports/quantization/{meta['name']}.md)."]
     return "\n".join(lines) + "\n"
+
+
+def _prior_line(prior: dict) -> str:
+    shares = ", ".join(f"{c} {v:.0%}" for c, v in prior["training_shares"].items())
+    return (f"- Scores: as if every label were equally common. The training split's class shares ({shares}) "
+            f"are divided out (tau {prior['tau']:g}, `python -m train adjust-prior`), so a label is not "
+            "favoured for being frequent in FER2013; multiply by your own uploads' mix and normalize to put one back.")
 
 
 def _people_cell(row: dict | None, current: bool) -> str:
