@@ -253,7 +253,8 @@ def markdown(result: dict) -> str:
              f"Measured {result['date']} with `python -m bench.realphotos` on {result['machine']}. The service: "
              f"the deployed analysis (detector `{result['detector']}`, models "
              + ", ".join(f"{t} {v}" for t, v in result["versions"].items())
-             + f"); `fer` {result.get('fer_version', 'not run')}: its own Haar cascade and mini-Xception"
+             + (f"); `fer` {result['fer_version']}: its own Haar cascade and mini-Xception" if result.get("fer_version")
+                else "); `fer` not run")
              + (f" (its answers reused from {result['fer_answers_from']}: `--fer-from`)" if result.get("fer_answers_from") else "")
              + ". "
              "The largest face's label counts, no face found counts wrong; four emotions: only images "
