@@ -68,6 +68,14 @@ def load_image(path: Path, size: int = IMAGE_SIZE, steps: tuple[str, ...] = ()) 
         return preprocessing.apply(np.asarray(im, dtype=np.uint8), steps).astype(np.uint8)
 
 
+def class_files(data_dir: Path, split: str, name: str) -> list[Path]:
+    """The image files of one class folder of a split (``data_dir/split/name``), sorted."""
+    folder = Path(data_dir) / split / name
+    if not folder.is_dir():
+        raise DatasetError(f"class folder missing: {folder}")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_split(data_dir: Path, split: str, classes: tuple[str, ...], limit: int | None = None,
                steps: tuple[str, ...] = ()) -> Split:
     """Read ``data_dir/split/<class>/*`` for the given classes, each image through ``steps``
@@ -80,14 +88,11 @@ def load_split(data_dir: Path, split: str, classes: tuple[str, ...], limit: int 
         raise DatasetError(f"no split folder {root}")
     images, labels, paths = [], [], []
     for index, name in enumerate(classes):
-        folder = root / name
-        if not folder.is_dir():
-            raise DatasetError(f"class folder missing: {folder}")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = class_files(data_dir, split, name)
         if limit:
             files = files[:limit]
         if not files:
-            raise DatasetError(f"no images in {folder}")
+            raise DatasetError(f"no images in {root / name}")
         for path in files:
             images.append(load_image(path, steps=steps))
             labels.append(index)

@@ -16,15 +16,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .config import IMAGE_SUFFIXES
+from .data import class_files
 
 OUTPUT_LAYER = "probabilities"  # train/zoo.py's head: one dense layer with the softmax
 
 
 def class_shares(data_dir: Path, classes: tuple[str, ...]) -> dict[str, float]:
     """Each class's share of the training split's files."""
-    counts = {c: sum(1 for p in (Path(data_dir) / "train" / c).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-              for c in classes}
+    counts = {c: len(class_files(data_dir, "train", c)) for c in classes}
     if not all(counts.values()):
         raise SystemExit(f"no training images for {[c for c, n in counts.items() if not n]} in {data_dir}/train")
     total = sum(counts.values())
