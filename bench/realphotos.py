@@ -247,6 +247,12 @@ def plot(report: dict, task: str, path: Path) -> None:
     plt.close(fig)
 
 
+def _higher(value: float, other: float) -> str:
+    """``value`` to three places, in bold when it is at least ``other`` (the better of a pair)."""
+    text = f"{value:.3f}"
+    return f"**{text}**" if round(value, 3) >= round(other, 3) else text
+
+
 def markdown(result: dict) -> str:
     service, fer = "service", "fer"
     lines = ["# Real photographs: the service beside `fer`", "",
@@ -272,7 +278,8 @@ def markdown(result: dict) -> str:
             if f is None:
                 lines.append(f"| {name} | {s['images']} | {s['accuracy']:.3f} | | {s['macro_f1']:.3f} | | {s['no_face']} | |")
                 continue
-            lines.append(f"| {name} | {s['images']} | **{s['accuracy']:.3f}** | {f['accuracy']:.3f} | {s['macro_f1']:.3f} | "
+            lines.append(f"| {name} | {s['images']} | {_higher(s['accuracy'], f['accuracy'])} | "
+                         f"{_higher(f['accuracy'], s['accuracy'])} | {s['macro_f1']:.3f} | "
                          f"{f['macro_f1']:.3f} | {s['no_face']} / {f['no_face']} | {row['images_where_all_found_a_face']}: "
                          f"{s['accuracy_where_all_found_a_face']:.3f} / {f['accuracy_where_all_found_a_face']:.3f} |")
         lines += ["", f"![{task} confusion matrices]({task}-confusion.png)", ""]
