@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION = ROOT / "function"
@@ -51,8 +51,24 @@ def largest_face_aspect(detector, image: Image.Image) -> float | None:
 
 
 def photo_aspect(detector, path: Path) -> float | None:
-    with Image.open(path) as image:
-        return largest_face_aspect(detector, ImageOps.exif_transpose(image))
+    """The largest face's aspect in the photo at ``path``, decoded and searched as the function
+    does it (its decoder, EXIF orientation and second look); None when no face is searched for
+    or found."""
+    from emotion.analysis import find_faces
+    from emotion.imaging import decode_image
+    from emotion.settings import Settings
+
+    settings = Settings.from_env()
+    color = getattr(detector, "wants_color", False)
+    image = decode_image(path.read_bytes(), settings.max_image_pixels,
+                         draft_size=settings.detection_draft_side, color=color)
+    if min(image.gray.size) <= settings.face_crop_max_side:
+        return None  # classified whole, never searched
+    faces, whole = find_faces(detector, image.color if color else image.gray)
+    if whole or not faces:
+        return None
+    face = faces[0]
+    return (face.x1 - face.x0) / (face.y1 - face.y0)
 
 
 def training_face_aspect(detector, path: Path) -> float | None:

@@ -42,6 +42,23 @@ def test_evaluate_compares_systems_where_both_found_a_face():
     assert report["emotion7"]["set"]["service"]["accuracy"] == round(2 / 3, 4)
 
 
+def test_the_report_bolds_the_better_accuracy_not_always_the_service():
+    from bench.realphotos import markdown
+
+    def row(service, fer):
+        side = lambda acc: {"images": 10, "accuracy": acc, "macro_f1": acc, "no_face": 0,
+                            "accuracy_where_all_found_a_face": acc}
+        return {"service": side(service), "fer": side(fer), "images_where_all_found_a_face": 10}
+
+    result = {"date": "d", "machine": "m", "detector": "retinaface", "versions": {"emotion4": "1"},
+              "fer_version": "25.10.3", "report": {"emotion4": {"behind": row(0.8, 0.825), "ahead": row(0.9, 0.5),
+                                                                   "tied": row(0.7, 0.7)}}}
+    lines = {line.split(" | ")[0].strip("| "): line for line in markdown(result).splitlines() if line.startswith("| ")}
+    assert "| 0.800 | **0.825** |" in lines["behind"]
+    assert "| **0.900** | 0.500 |" in lines["ahead"]
+    assert "| **0.700** | **0.700** |" in lines["tied"]
+
+
 def test_the_benchmark_runs_the_deployed_analysis_on_a_set(tmp_path):
     real = tmp_path / "real"
     for emotion in ("happy", "sad"):
@@ -86,6 +103,26 @@ def test_a_per_photo_width_scale_gives_each_face_the_target_shape_within_limits(
     scales = {"a.png": 0.5, "b.png": 1.2}
     copies = rescaled_copies(list_images(real, None), real, tmp_path / "scratch", lambda p: scales[p.name])
     assert [Image.open(p).size for p, _ in copies["tiny"]] == [(50, 40), (120, 40)]
+
+
+def test_a_photos_face_aspect_is_measured_as_the_function_decodes_it(tmp_path):
+    import io
+
+    from bench.face_aspect import load_detector, photo_aspect
+    from PIL import Image, ImageOps
+
+    from composites import astronaut
+    from images import jpeg_with_orientation
+    # Stored turned a quarter, with the EXIF tag that shows it upright.
+    turned = jpeg_with_orientation(astronaut().transpose(Image.Transpose.ROTATE_90), 6)
+    (tmp_path / "turned.jpg").write_bytes(turned)
+    ImageOps.exif_transpose(Image.open(io.BytesIO(turned))).save(tmp_path / "upright.png")
+    detector = load_detector()
+    upright = photo_aspect(detector, tmp_path / "upright.png")
+    assert 0.6 < upright < 1.0  # a face box is taller than wide
+    assert photo_aspect(detector, tmp_path / "turned.jpg") == pytest.approx(upright, abs=0.03)
+    face("happy").save(tmp_path / "crop.png")  # 48 px: classified whole, no box to measure
+    assert photo_aspect(detector, tmp_path / "crop.png") is None
 
 
 def test_the_two_shape_diagnoses_exclude_each_other_and_fers_earlier_answers(tmp_path):
