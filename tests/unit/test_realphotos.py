@@ -209,3 +209,30 @@ def test_person_intervals_resample_people_and_pair_the_systems():
     assert (report["photos"], report["people"]) == (6, 2)
     assert report["a"]["accuracy"] == 0.5 and report["a"]["interval"] == (0.0, 1.0)
     assert report["a - b"] == {"difference": 0.0, "interval": (0.0, 0.0)}
+
+
+def test_the_seven_emotion_model_is_read_as_four_with_and_without_the_shares(tmp_path):
+    from bench.seven_as_four import ROWS, main, photo_accuracies, read_as_four
+    seven = {"angry": 0.5, "disgust": 0, "fear": 0.1, "happy": 0.1, "neutral": 0.2, "sad": 0.05, "surprise": 0.05}
+    assert read_as_four(seven) == "neutral"  # angry is not among the four
+    assert read_as_four(seven, {"surprise": 2.0}) == "surprise"  # 0.05 * e^2 > 0.2
+    assert read_as_four(None) is None
+    results = {"/r/tw/surprise/a.jpg": {"emotion4": {"scores": {"happy": 0.1, "neutral": 0.2, "sad": 0.1, "surprise": 0.6}},
+                                        "emotion7": {"scores": seven}},
+               "/r/tw/angry/b.jpg": {"emotion4": {"scores": None}, "emotion7": {"scores": seven}},
+               "/r/tw/neutral/c.jpg": {"emotion4": {"scores": None}, "emotion7": {"scores": None}}}
+    acc = photo_accuracies(results, {"surprise": 2.0})
+    assert [acc[row]["tw"] for row in ROWS] == [0.5, 0.0, 0.5]  # no face: wrong; the angry photo is not counted
+    data = tmp_path / "fer"
+    for emotion in ("happy", "neutral", "sad", "surprise"):
+        (data / "validation" / emotion).mkdir(parents=True)
+        face(emotion).save(data / "validation" / emotion / f"{emotion}.jpg")
+    versions = {t: json.loads((ROOT / "function" / "model" / f"{t}.json").read_text())["version"]
+                for t in ("emotion4", "emotion7")}
+    (tmp_path / "realphotos.json").write_text(json.dumps({"versions": versions, "service": {"results": results}}))
+    assert main(["--results", str(tmp_path / "realphotos.json"), "--data", str(data), "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "seven_as_four.json").read_text())
+    assert report["fer2013"]["faces"] == 4 and (tmp_path / "out" / "seven_as_four.png").stat().st_size > 0
+    (tmp_path / "stale.json").write_text(json.dumps({"versions": {"emotion4": "0.0.1"}, "service": {"results": {}}}))
+    with pytest.raises(SystemExit):
+        main(["--results", str(tmp_path / "stale.json"), "--data", str(data), "--out", str(tmp_path / "out")])
