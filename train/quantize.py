@@ -138,8 +138,9 @@ def training_data(classes: tuple[str, ...], images: int, stages=(), recalibratio
                  + (f", the fine-tune's own {len(blend['other_alone'])} weights of another shape (its output layer)"
                     if blend.get("other_alone") else ""))
     if recalibration:
-        text += (f"; batch-norm statistics recalibrated on those training faces seen through "
-                 f"{len(recalibration['views'])} test-time views")
+        views = len(recalibration["views"])
+        text += ("; batch-norm statistics recalibrated on those training faces"
+                 + (f" seen through {views} test-time views" if views > 1 else ", one view each"))
     return text
 
 

@@ -417,6 +417,7 @@ def test_training_data_names_earlier_stages_on_other_classes():
     recalibrated = training_data(four, 20, (), {"views": ["identity", "mirror"]})
     assert recalibrated.endswith("(20 images); batch-norm statistics recalibrated on those training faces seen "
                                  "through 2 test-time views")
+    assert training_data(four, 20, (), {"views": ["identity"]}).endswith("recalibrated on those training faces, one view each")
     stretched = {"other_share": 0.5, "other_record": {"config": {"photo": 1.0, "photo_stretch": 0.5, "ferplus": "drop"}}}
     assert training_data(four, 20, (), blend=stretched).endswith(
         "; weights blended 50% with 50% of a fine-tune (photographic augmentation, stretched faces, FER+ votes (drop))")
