@@ -151,12 +151,11 @@ def prepare(log, names: list[str]) -> None:
     keras_model = shipped_float_network()
     if not keras_model.exists():
         raise SystemExit(f"{keras_model} missing: it is the exported float model (python -m train export)")
-    float_tflite = FLOAT_TFLITE
-    if not float_tflite.exists() or float_tflite.stat().st_mtime < keras_model.stat().st_mtime:
+    if not FLOAT_TFLITE.exists() or FLOAT_TFLITE.stat().st_mtime < keras_model.stat().st_mtime:
         log("converting the float Keras model to a float TFLite file")
         code = ("import sys, keras, tensorflow as tf; m = keras.models.load_model(sys.argv[1]);"
                 "open(sys.argv[2], 'wb').write(tf.lite.TFLiteConverter.from_keras_model(m).convert())")
-        sh([sys.executable, "-c", code, str(keras_model), str(float_tflite)], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        sh([sys.executable, "-c", code, str(keras_model), str(FLOAT_TFLITE)], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     fer_network_file(log=log)
     if "tflite-runtime-int8" in names:
         old_venv(TFLITE_VENV, TFLITE_RUNTIME_PINS, log)

@@ -107,8 +107,7 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
                                 "every label were equally common", "prior_adjustment": prior} if prior else {})},
         "architecture": model.name,
         "params": int(model.count_params()),
-        "training_data": training_data(classes, len(train), stages, recalibration, blend)
-                         + ("; the training split's class shares divided out of its scores" if prior else ""),
+        "training_data": training_data(classes, len(train), stages, recalibration, blend, prior),
         "metrics": metrics,
         "size_bytes": tflite_path.stat().st_size,
         "sha256": sha256,
@@ -119,9 +118,9 @@ def write_metadata(path: Path, name: str, version: str, classes: tuple[str, ...]
 
 
 def training_data(classes: tuple[str, ...], images: int, stages=(), recalibration: dict | None = None,
-                  blend: dict | None = None) -> str:
-    """What the model learned from, including earlier training stages on other classes and a
-    batch-norm recalibration (the export's sidecar JSON lists both)."""
+                  blend: dict | None = None, prior: dict | None = None) -> str:
+    """What the model learned from, including earlier training stages on other classes, a
+    batch-norm recalibration and its class shares divided out (the export's sidecar JSON lists them)."""
     text = f"FER2013 Training split, classes {', '.join(classes)} ({images} images)"
     other = [s for s in stages if s.get("classes") and s["classes"] != len(classes)]
     if other:
@@ -141,6 +140,8 @@ def training_data(classes: tuple[str, ...], images: int, stages=(), recalibratio
         views = len(recalibration["views"])
         text += ("; batch-norm statistics recalibrated on those training faces"
                  + (f" seen through {views} test-time views" if views > 1 else ", one view each"))
+    if prior:
+        text += "; the training split's class shares divided out of its scores"
     return text
 
 
