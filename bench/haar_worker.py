@@ -3,16 +3,20 @@
     python bench/haar_worker.py DIR REPEATS   ->  one JSON line: boxes per PNG in DIR, p50 ms per file
     python bench/haar_worker.py LIST.txt 1    ->  the same for the image paths listed, one a line
 """
+import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import cv2
 
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("source", type=Path, help="a folder of PNGs, or a .txt file listing image paths, one a line")
+parser.add_argument("repeats", type=int, help="detections timed per image (the median is reported)")
+args = parser.parse_args()
+source, repeats = args.source, args.repeats
 cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-source, repeats = Path(sys.argv[1]), int(sys.argv[2])
 paths = ([Path(line) for line in source.read_text().splitlines() if line] if source.suffix == ".txt"
          else sorted(source.glob("*.png")))
 out = {"opencv": cv2.__version__, "files": {}}

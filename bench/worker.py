@@ -1,6 +1,6 @@
 """One benchmark candidate, run in its own process (and, for tflite-runtime, its own venv).
 
-    python bench/worker.py CANDIDATE cold|warm|accuracy [--repeats N] [--data DIR]
+    python bench/worker.py CANDIDATE cold|warm|accuracy|accuracy7|photo [--repeats N] [--data DIR] [--file F]
 
 Prints one JSON line. Deliberately free of project imports except the function's own code,
 so the candidate's environment is what is measured; bench/run.py names the files it reads in
@@ -204,13 +204,21 @@ def timed(fn, arg, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("candidate")
-    parser.add_argument("mode", choices=["cold", "warm", "accuracy", "accuracy7", "photo"])
-    parser.add_argument("--repeats", type=int, default=500)
-    parser.add_argument("--data", type=Path, default=None)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("candidate", choices=["litert-int8", "previous-pins-int8", "tflite-runtime-int8", "litert-float",
+                                 "tensorflow-float", "fer-net"],
+                        help="the runtime and model measured; the int8 ones run the function's own handler in "
+                             "whatever environment runs this script")
+    parser.add_argument("mode", choices=["cold", "warm", "accuracy", "accuracy7", "photo"],
+                        help="cold: import and first answer; warm: a face JPEG, a 640x480 photo and inference "
+                             "alone, each --repeats times; accuracy / accuracy7: FER2013 validation, four / seven emotions; photo: one upload end to end")
+    parser.add_argument("--repeats", type=int, default=500, help="warm mode: runs timed of each (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="accuracy modes (required there): FER2013's class-folder tree, split/<emotion>/*.jpg")
     parser.add_argument("--file", type=Path, default=None, help="photo mode: the upload to analyse once")
     args = parser.parse_args()
+    if args.mode.startswith("accuracy") and args.data is None:
+        parser.error("the accuracy modes need --data")
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as a small Lambda has
     cand = make(args.candidate)

@@ -4,6 +4,7 @@ test_runtime.py checks on x86_64). infra/check_arm64.sh runs it on arm64 under e
 
     python infra/arm64_check.py MODEL_DIR
 """
+import argparse
 import platform
 import sys
 from pathlib import Path
@@ -41,7 +42,9 @@ def check(path: Path) -> bool:
 
 
 if __name__ == "__main__":
-    models = sorted(Path(sys.argv[1]).glob("*.tflite"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir", type=Path, help="a folder of .tflite models (function/model)")
+    models = sorted(parser.parse_args().model_dir.glob("*.tflite"))
     print(f"python {platform.python_version()} on {platform.machine()}, numpy {np.__version__}", flush=True)
     passed = bool(models) and all([check(path) for path in models])
     print("PASS" if passed else "FAIL")

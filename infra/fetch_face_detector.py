@@ -8,6 +8,7 @@ sha256 is checked against function/model/face_detection_short_range.json.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import subprocess
@@ -43,5 +44,12 @@ def fetch(model_dir: Path = MODEL_DIR) -> Path:
     return target
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR,
+                        help="where the model's metadata is and the file goes (default: function/model)")
+    fetch(parser.parse_args().model_dir)
+
+
 if __name__ == "__main__":
-    fetch()
+    main()
