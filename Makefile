@@ -78,4 +78,4 @@ sam-build: $(SAM_VENV)/.installed $(FACE_MODEL)
 	$(PYTHON) -m infra.prune_package .aws-sam/build/EmotionFunction
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(TOOLS_VENV) .venv-bench-tflite .venv-bench-fer .aws-sam .pytest_cache bench/.cache
+	rm -rf $(VENV) $(SAM_VENV) $(TOOLS_VENV) .venv-bench-tflite .venv-bench-fer .venv-bench-opencv .venv-bench-previous .aws-sam .pytest_cache bench/.cache

@@ -382,7 +382,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.detection", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wider-every", type=int, default=1,
-                        help="score every Nth WIDER photo (default: %(default)s, all 333)")
+                        help="score every Nth WIDER photo (default: %(default)s, every photo boxes.csv lists)")
     parser.add_argument("--headshots-every", type=int, default=1,
                         help="score every Nth headshot (default: %(default)s, all 1,118)")
     parser.add_argument("--repeats", type=int, default=10, help="timing rounds over five photos (default: %(default)s)")
