@@ -100,10 +100,11 @@ def _fit_flags(p: argparse.ArgumentParser, **defaults) -> None:
                    help="with --photo: the share of those images also made wider or narrower, width over "
                         "height changed by up to 1.35x either way, as photos resized to another shape look "
                         "(train/photo.py); 0 turns it off (default: %(default)s)")
-    p.add_argument("--ferplus", choices=("off", "soft", "drop"), default="off",
+    p.add_argument("--ferplus", choices=("off", "soft", "drop", "majority"), default="off",
                    help="FER+'s ten votes per image (ferplus.csv in --data): 'soft' trains on the share of votes "
-                        "for each class; 'drop' leaves out images whose FER+ majority names another emotion "
-                        "(default: %(default)s)")
+                        "for each class; 'drop' leaves out images whose FER+ majority names another emotion; "
+                        "'majority' trains on the faces of every folder under their FER+ majority, where that is "
+                        "one of --classes (default: %(default)s)")
     p.add_argument("--workers", type=int, default=1,
                    help="with --photo: processes that augment batches ahead of training (a GPU trains far faster "
                         "than one core augments); the batches are the same whatever the number "
@@ -147,7 +148,20 @@ def _load(args, splits=("train", "validation")):
     steps = parse_preprocessing(args.preprocessing)
     print(f"loading {', '.join(splits)} from {args.data} for {', '.join(classes)}"
           + (f", preprocessed with {', '.join(steps)}" if steps else ""))
-    return classes, [load_split(args.data, s, classes, args.limit, steps) for s in splits]
+    return classes, [_training_split(args, classes, steps) if s == "train" and getattr(args, "ferplus", "") == "majority"
+                     else load_split(args.data, s, classes, args.limit, steps) for s in splits]
+
+
+def _training_split(args, classes, steps):
+    """The training faces of every folder, labelled by FER+'s majority (--ferplus majority)."""
+    from .config import EMOTIONS
+    from .data import load_split
+    from .ferplus import majority_split
+    split, stats = majority_split(load_split(args.data, "train", EMOTIONS, args.limit, steps), args.data, classes)
+    print(f"FER+ majority: {stats['kept']} of the {stats['images']} training faces of every folder are one of "
+          f"{', '.join(classes)} by their majority ({stats['recruited']} from other folders, "
+          f"{stats['relabelled']} moved between these): {split.counts()}")
+    return split
 
 
 def cmd_report(args) -> None:
@@ -368,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
                                               "for being common in FER2013")
     p.add_argument("--model", type=Path, required=True, help="exported float .keras model, its record beside it")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
-                   help="the dataset it was trained on, whose train/ folders give the class shares (default: %(default)s)")
+                   help="the dataset it was trained on, whose train/ folders give the class shares when the model's "
+                        "record has no train_counts (runs fitted before they were recorded) (default: %(default)s)")
     p.add_argument("--tau", type=float, default=1.0,
                    help="how much of the shares to divide out: 1 gives every class the same prior, 0 changes "
                         "nothing (default: %(default)s)")

@@ -26,6 +26,7 @@ class Split:
     classes: tuple[str, ...]
     paths: list[Path]
     preprocessing: tuple[str, ...] = ()  # applied to ``images`` already (function/emotion/preprocessing.py)
+    labels_from: str = "folders"  # or "ferplus majority" (train/ferplus.py's majority_split)
 
     def __len__(self) -> int:
         return len(self.labels)

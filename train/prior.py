@@ -21,9 +21,11 @@ from .data import class_files
 OUTPUT_LAYER = "probabilities"  # train/zoo.py's head: one dense layer with the softmax
 
 
-def class_shares(data_dir: Path, classes: tuple[str, ...]) -> dict[str, float]:
-    """Each class's share of the training split's files."""
-    counts = {c: len(class_files(data_dir, "train", c)) for c in classes}
+def class_shares(data_dir: Path, classes: tuple[str, ...], trained_on: dict[str, int] | None = None) -> dict[str, float]:
+    """Each class's share of the faces a run trained on (``trained_on``: its record's
+    ``train_counts``, which FER+ can make differ from the folders), else of the training split's files."""
+    counts = ({c: int(trained_on.get(c, 0)) for c in classes} if trained_on
+              else {c: len(class_files(data_dir, "train", c)) for c in classes})
     if not all(counts.values()):
         raise SystemExit(f"no training images for {[c for c, n in counts.items() if not n]} in {data_dir}/train")
     total = sum(counts.values())
@@ -48,7 +50,8 @@ def adjust_prior(model_path: Path, data_dir: Path, tau: float, out: Path) -> Pat
     model = keras.models.load_model(model_path)
     if len(classes) != model.output_shape[-1]:
         raise SystemExit(f"{record_path} does not name the {model.output_shape[-1]} classes of {model_path}")
-    shares = class_shares(data_dir, classes)
+    trained_on = record.get("train_counts")
+    shares = class_shares(data_dir, classes, trained_on)
     offsets = -tau * np.log(np.array([shares[c] for c in classes]))
     offsets -= offsets.min()  # the softmax ignores a common shift; the smallest offset is 0
     offset_logits(model, offsets)
@@ -58,7 +61,8 @@ def adjust_prior(model_path: Path, data_dir: Path, tau: float, out: Path) -> Pat
     record["prior_adjustment"] = {"tau": tau, "training_shares": {c: round(s, 4) for c, s in shares.items()},
                                   # Unrounded: the float network is rebuilt from them (bench.run).
                                   "logit_offsets": {c: float(o) for c, o in zip(classes, offsets)},
-                                  "shares_of": f"{Path(data_dir).name}/train"}
+                                  "shares_of": "the faces it trained on (train_counts)" if trained_on
+                                  else f"{Path(data_dir).name}/train"}
     for stale in ("val_acc", "val_loss"):
         record.pop(stale, None)
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")

@@ -55,7 +55,8 @@ class FitConfig:
     distill_temperature: float = 2.0  # softens the teacher's probabilities: p ** (1 / T), renormalized
     photo: float = 0.0  # share of images given photographic augmentation (train/photo.py); 0 turns it off
     photo_stretch: float = 0.0  # within it, the share stretched to another width/height ratio
-    ferplus: str = "off"  # FER+ votes: "soft" targets, "drop" images the annotators read differently, "off"
+    ferplus: str = "off"  # FER+ votes: "soft" targets, "drop" images the annotators read differently,
+    # "majority" labels (the split relabelled at loading, train/ferplus.py), "off"
     workers: int = 1  # processes for the photographic augmentation (same batches whatever the number)
 
 
@@ -365,7 +366,7 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
         print(f"FER+ {cfg.ferplus}: {votes['with_votes']} of {votes['images']} images have votes, the majority "
               f"disagrees with the folder on {votes['majority_disagrees']}; training on {votes['kept']}")
     train = Split(train.images[kept], train.labels[kept], train.classes, [train.paths[i] for i in kept],
-                  train.preprocessing)
+                  train.preprocessing, train.labels_from)
     if cfg.distill_from:
         taught = teacher_targets(cfg.distill_from, train, cfg.distill_tta, cfg.distill_temperature)
         print(f"targets: {cfg.distill_weight:.0%} from {cfg.distill_from} ({cfg.distill_tta} views, temperature "
@@ -433,6 +434,7 @@ def fit(cfg: FitConfig, train: Split, val: Split, runs_dir: Path) -> dict:
     summary = {
         "model": cfg.model,
         "classes": list(train.classes),
+        "train_counts": train.counts(),  # the faces it trained on, per class: adjust-prior's shares
         "preprocessing": list(train.preprocessing),
         "params": int(model.count_params()),
         "pretrained": pretrained,

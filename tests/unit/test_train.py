@@ -688,6 +688,30 @@ def test_ferplus_votes_become_soft_targets_or_drop_disagreements(tiny_data):
     (tiny_data / "ferplus.csv").unlink()
 
 
+def test_ferplus_majority_labels_the_faces_of_every_folder(tiny_data):
+    from train import ferplus
+    from train.config import EMOTIONS
+    every = load_split(tiny_data, "train", EMOTIONS)
+    #                                  neutral happiness surprise sadness anger disgust fear contempt unknown NF
+    _write_ferplus(tiny_data, [("train/fear/0.jpg", (1, 0, 8, 0, 0, 0, 1, 0, 0, 0)),    # read as surprise: joins
+                               ("train/fear/1.jpg", (0, 0, 2, 0, 0, 0, 8, 0, 0, 0)),    # fear: stays out
+                               ("train/happy/0.jpg", (0, 1, 0, 7, 0, 0, 0, 0, 2, 0)),   # read as sad: moves
+                               ("train/happy/1.jpg", (0, 2, 0, 0, 6, 0, 0, 0, 2, 0))])  # anger: leaves
+    split, stats = ferplus.majority_split(every, tiny_data, ("happy", "sad", "surprise"))
+    label = {"/".join(p.parts[-3:]): split.classes[k] for p, k in zip(split.paths, split.labels)}
+    assert label["train/fear/0.jpg"] == "surprise" and label["train/happy/0.jpg"] == "sad"
+    assert "train/fear/1.jpg" not in label and "train/happy/1.jpg" not in label
+    assert label["train/happy/2.jpg"] == "happy" and not any(k.startswith("train/angry/") for k in label)
+    assert stats["recruited"] == 1 and stats["relabelled"] == 1 and stats["kept"] == len(split) == 12 + 13 + 12 - 1 + 1
+    y, kept, _ = ferplus.targets(split, tiny_data, "majority")
+    assert len(kept) == len(split) and (y.argmax(1) == split.labels).all()
+    with pytest.raises(ValueError, match="majority"):  # folder labels cannot pass for FER+'s
+        ferplus.targets(load_split(tiny_data, "train", ("happy", "sad")), tiny_data, "majority")
+    with pytest.raises(ValueError, match="majority"):
+        ferplus.targets(split, tiny_data, "drop")
+    (tiny_data / "ferplus.csv").unlink()
+
+
 def test_blend_interpolates_every_weight(tmp_path):
     from train.blend import blend
     a, b = zoo.build("cnn_model_1", 2, augment=False), zoo.build("cnn_model_1", 2, augment=False)
@@ -731,6 +755,11 @@ def test_adjust_prior_divides_the_training_shares_out_of_the_scores(tmp_path):
     assert record["prior_adjustment"]["logit_offsets"]["happy"] == 0 and "val_acc" not in record
     with pytest.raises(SystemExit, match="already"):
         adjust_prior(out, data, 1.0, tmp_path / "twice.keras")
+    # A run that recorded the faces it trained on (FER+ can make them differ from the folders) gets their shares.
+    (tmp_path / "m.json").write_text(json.dumps({"classes": ["happy", "sad"], "train_counts": {"happy": 1, "sad": 3}}))
+    counted = adjust_prior(tmp_path / "m.keras", data, 1.0, tmp_path / "counted.keras")
+    record = json.loads(counted.with_suffix(".json").read_text())
+    assert record["prior_adjustment"]["training_shares"] == {"happy": 0.25, "sad": 0.75}
 
 
 def test_the_benchmark_rebuilds_the_shipped_float_network_with_its_recorded_offsets(tmp_path, monkeypatch):
