@@ -89,7 +89,9 @@ def write_report(result: dict, out: Path) -> None:
              "alone). Faces are the service's own (RetinaFace, the largest face); fer's network gets them "
              "unequalized at 64 px, one view, as fer feeds it; ours through its metadata's preprocessing "
              "and views. A face not found counts wrong. A sweep, not a tuned choice: the real sets are "
-             "evaluation only.", ""]
+             "evaluation only. Shipped networks: " + ", ".join(
+                 f"{task} {json.loads((ROOT / 'function' / 'model' / f'{task}.json').read_text())['version']}"
+                 for task in result) + ".", ""]
     fig, axes = plt.subplots(1, len(result), figsize=(5.5 * len(result), 4), squeeze=False)
     for ax, (task, sets) in zip(axes[0], result.items()):
         lines += [f"## {task}", "", "| set | images | " + " | ".join(f"ours {w:g}" for w in OURS_WEIGHTS) + " |",
