@@ -24,6 +24,14 @@ BACKGROUND = 255  # transparent pixels are flattened onto white, as viewers show
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
 AVIF_BRANDS = frozenset({b"avif", b"avis"})
 DRAFT_FORMATS = ("JPEG", "MPO")  # decoded at a reduced scale on request (MPO: a camera's multi-picture JPEG)
+# The formats the README promises, by Pillow's names; no other plugin is tried. Pillow reads many
+# more (JPEG 2000, ICO, TGA, PPM, ...) and some decode at full size in far more memory than their
+# pixels suggest: a 50-megapixel RGBA JPEG 2000 of 0.5 MB takes 1.2 GB to decode.
+# (MPO is opened by the JPEG plugin; HEIF is registered with its decoder, on the first HEIF upload.)
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")
+# A TIFF's pages are counted by walking them, which Pillow does in quadratic time (90,000 one-pixel
+# pages: 38 s): the result's ``frames`` counts at most this many.
+MAX_FRAMES_COUNTED = 1000
 
 
 class ImageError(Exception):
@@ -85,7 +93,7 @@ def _decode(data: bytes, max_pixels: int, draft_size: int | None, color: bool = 
     if is_heif(data):
         register_heif_decoder()
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data), formats=_readable_formats())
     except UnidentifiedImageError:
         raise ImageError("not_an_image", "the object is not an image format we can read") from None
     except Exception as exc:  # Pillow raises many types on hostile headers
@@ -100,15 +108,16 @@ def _decode(data: bytes, max_pixels: int, draft_size: int | None, color: bool = 
             f"{width}x{height} is {width * height:,} pixels; the limit is {max_pixels:,}",
         )
     fmt = im.format or "unknown"
-    frames = getattr(im, "n_frames", 1)
+    frames = _frame_count(im)
     try:
         if draft_size and fmt in DRAFT_FORMATS:
             im.draft("RGB" if im.mode != "L" else "L", (draft_size, draft_size))
         im.seek(0)  # first frame of animations
         im.load()
         shrunk = _shrink(im, draft_size)
-        gray, swapped = _apply_orientation(im, to_gray(shrunk))
-        rgb = _apply_orientation(im, to_rgb(shrunk, gray))[0] if color else None
+        flat = to_gray(shrunk)  # before orientation, like ``shrunk``: to_rgb may repeat it
+        gray, swapped = _apply_orientation(im, flat)
+        rgb = _apply_orientation(im, to_rgb(shrunk, flat))[0] if color else None
     except Exception as exc:
         raise ImageError("corrupt", f"the image data is truncated or corrupt: {exc}") from None
     oriented = (height, width) if swapped else (width, height)
@@ -116,15 +125,41 @@ def _decode(data: bytes, max_pixels: int, draft_size: int | None, color: bool = 
                         oriented_width=oriented[0], oriented_height=oriented[1], color=rgb)
 
 
-_REDUCIBLE = {"L", "LA", "RGB", "RGBA", "RGBa", "La", "I", "F", "CMYK", "YCbCr", "I;16"}
+def _readable_formats() -> tuple[str, ...]:
+    """FORMATS whose Pillow plugin is registered now (all but HEIF until its first upload). Their
+    plugins are imported by name, not by Image.init(), which would import Pillow's forty."""
+    from PIL import (AvifImagePlugin, BmpImagePlugin, GifImagePlugin, JpegImagePlugin,  # noqa: F401
+                     PngImagePlugin, TiffImagePlugin, WebPImagePlugin)
+    return tuple(f for f in FORMATS if f in Image.OPEN)
+
+
+def _frame_count(im: Image.Image) -> int:
+    """The upload's frames (pages); a TIFF's counted up to MAX_FRAMES_COUNTED."""
+    if im.format != "TIFF":
+        return getattr(im, "n_frames", 1)
+    count = 1
+    while count < MAX_FRAMES_COUNTED:
+        try:
+            im.seek(count)
+        except Exception:  # EOFError past the last page, anything on a broken one
+            break
+        count += 1
+    return count
+
+
+_REDUCIBLE = {"L", "LA", "RGB", "RGBA", "RGBa", "La", "I", "F", "CMYK", "YCbCr"}
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")  # Image.reduce refuses these: reduced as "I"
 
 
 def _shrink(im: Image.Image, short_side: int | None) -> Image.Image:
     """Reduce a huge decoded image by an integer factor (box filter) before any conversion, so
     a 50-megapixel upload is converted at a few megapixels: memory and time stay small."""
-    if not short_side or min(im.size) < 2 * short_side or im.mode not in _REDUCIBLE:
+    if not short_side or min(im.size) < 2 * short_side or (im.mode not in _REDUCIBLE and im.mode not in _SIXTEEN_BIT):
         return im
-    return im.reduce(min(im.size) // short_side)
+    factor = min(im.size) // short_side
+    if im.mode in _SIXTEEN_BIT:  # reduced as the same values in 32 bits, then 16 again for to_gray's scale
+        return im.convert("I").reduce(factor).convert("I;16")
+    return im.reduce(factor)
 
 
 def to_gray(im: Image.Image) -> Image.Image:

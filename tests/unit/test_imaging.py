@@ -152,3 +152,39 @@ def test_huge_images_are_reduced_before_conversion_and_keep_orientation():
     rotated = decode_image(jpeg_with_orientation(gradient((3000, 1000)), 6), MAX_PIXELS, draft_size=200)
     assert rotated.gray.size[1] > rotated.gray.size[0]  # displayed upright: taller than wide
     assert (rotated.oriented_width, rotated.oriented_height) == (1000, 3000)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_the_colour_picture_is_oriented_once_like_the_gray_one(mode):
+    # A gray upload's colour picture is its gray repeated: it must not be rotated a second time.
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    data = encode(gradient((40, 20), mode), "JPEG", exif=exif.tobytes())
+    decoded = decode_image(data, MAX_PIXELS, color=True)
+    assert decoded.color.size == decoded.gray.size == (20, 40)
+    diff = np.abs(np.asarray(decoded.color.convert("L"), dtype=int) - np.asarray(decoded.gray, dtype=int))
+    assert diff.max() <= 1
+
+
+def test_a_large_16bit_image_is_reduced_not_refused():
+    # Image.reduce refuses 16-bit modes; at the detector's draft size a 16-bit scan was called corrupt.
+    im = Image.fromarray(np.linspace(0, 65535, 2100 * 2100).reshape(2100, 2100).astype(np.uint16))
+    decoded = decode_image(encode(im, "PNG"), MAX_PIXELS, draft_size=1024)
+    assert decoded.gray.size == (1050, 1050) and np.asarray(decoded.gray).max() == 255
+    dark = Image.fromarray(np.full((2100, 2100), 200, np.uint16))  # scaled from 16 bits, reduced or not
+    assert np.asarray(decode_image(encode(dark, "PNG"), MAX_PIXELS, draft_size=1024).gray).max() == 1
+
+
+def test_a_tiffs_pages_are_counted_up_to_a_cap():
+    pages = [Image.new("L", (1, 1), i % 256) for i in range(1200)]
+    decoded = decode(encode(pages[0], "TIFF", save_all=True, append_images=pages[1:]))
+    assert decoded.frames == 1000 and np.asarray(decoded.gray)[0, 0] == 0  # the first page
+    assert decode(encode(pages[0], "TIFF", save_all=True, append_images=pages[1:3])).frames == 3
+
+
+def test_formats_outside_the_promised_ones_are_not_images():
+    # JPEG 2000 decodes at full size in far more memory than its pixels suggest (1.2 GB for 50 MP RGBA).
+    for fmt in ("JPEG2000", "ICO", "TGA", "PPM"):
+        with pytest.raises(ImageError) as err:
+            decode(encode(Image.new("RGB", (32, 32)), fmt))
+        assert err.value.code == "not_an_image", fmt
