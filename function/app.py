@@ -236,6 +236,9 @@ def read_upload(source: Source, timing: dict[str, float], unless_etag: str | Non
             raise _ObjectReplaced() from exc
         if code in ("NotModified", "304"):
             raise _ResultCurrent() from exc
+        if code == "InvalidObjectState":  # Glacier or Deep Archive: no retry within hours could read it
+            raise ImageError("archived", "the object is in an archive storage class: restore it, then run "
+                                         "the backfill with force to classify it") from exc
         raise  # throttling, 5xx, access denied: let Lambda retry and, finally, the failure destination
     source.size = response.get("ContentLength", source.size)
     source.etag = (response.get("ETag") or source.etag or "").strip('"') or None

@@ -99,6 +99,16 @@ def test_too_large_is_refused_before_reading(app, s3, monkeypatch):
     assert result_of(s3, "uploads/big.png")["error"]["code"] == "too_large"
 
 
+@pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
+def test_an_archived_upload_gets_an_error_result_not_retries(app, s3, storage_class):
+    # S3 answers InvalidObjectState until the object is restored: retrying would only fill the failure queue.
+    data = encode(face("happy"), "JPEG")
+    etag = s3.put_object(Bucket=BUCKET, Key="uploads/cold.jpg", Body=data, StorageClass=storage_class)["ETag"]
+    out = invoke(app, s3_event((BUCKET, "uploads/cold.jpg", len(data), etag.strip('"'))))  # must not raise
+    result = result_of(s3, "uploads/cold.jpg")
+    assert out["results"][0]["status"] == "error" and result["error"]["code"] == "archived"
+
+
 def test_odd_but_valid_images_are_classified(app, s3):
     cases = {
         "uploads/one.png": encode(Image.new("L", (1, 1), 128), "PNG"),
