@@ -236,3 +236,29 @@ def test_the_seven_emotion_model_is_read_as_four_with_and_without_the_shares(tmp
     (tmp_path / "stale.json").write_text(json.dumps({"versions": {"emotion4": "0.0.1"}, "service": {"results": {}}}))
     with pytest.raises(SystemExit):
         main(["--results", str(tmp_path / "stale.json"), "--data", str(data), "--out", str(tmp_path / "out")])
+
+
+def test_ferplus_labels_scores_a_model_against_the_folders_and_the_crowd(tmp_path):
+    from PIL import Image
+
+    from bench.ferplus_labels import main
+    from train.config import EMOTIONS
+    data = tmp_path / "fer"
+    for emotion in EMOTIONS:
+        (data / "validation" / emotion).mkdir(parents=True)
+    for emotion in ("happy", "surprise", "fear", "angry"):
+        face(emotion if emotion in ("happy", "surprise") else "neutral").save(data / "validation" / emotion / "0.jpg")
+    header = "file,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF,pixel_mad\n"
+    (data / "ferplus.csv").write_text(header + "validation/fear/0.jpg,1,0,8,0,0,0,1,0,0,0,1.0\n"   # the crowd: surprise
+                                      "validation/happy/0.jpg,0,9,0,0,1,0,0,0,0,0,1.0\n"       # the crowd agrees
+                                      "validation/angry/0.jpg,0,0,0,0,9,0,1,0,0,0,1.0\n")      # anger: in neither
+    assert main(["--model-dir", str(ROOT / "function" / "model"), "--data", str(data), "--out", str(tmp_path)]) == 0
+    row = json.loads((tmp_path / "ferplus_labels.json").read_text())["models"][str(ROOT / "function" / "model")]
+    assert row["folders"]["faces"] == 2 and row["ferplus_majority"]["faces"] == 2  # surprise/0 has no votes
+    sys.path.insert(0, str(ROOT / "function"))
+    from emotion.classifier import EmotionClassifier
+    model = EmotionClassifier.load(ROOT / "function" / "model", "emotion4")
+    said = {p: model.predict(np.asarray(Image.open(data / "validation" / p).convert("L"), np.float32)).emotion
+            for p in ("happy/0.jpg", "surprise/0.jpg", "fear/0.jpg")}
+    assert row["folders"]["accuracy"] == np.mean([said["happy/0.jpg"] == "happy", said["surprise/0.jpg"] == "surprise"])
+    assert row["ferplus_majority"]["accuracy"] == np.mean([said["happy/0.jpg"] == "happy", said["fear/0.jpg"] == "surprise"])
