@@ -26,11 +26,11 @@ AVIF_BRANDS = frozenset({b"avif", b"avis"})
 DRAFT_FORMATS = ("JPEG", "MPO")  # decoded at a reduced scale on request (MPO: a camera's multi-picture JPEG)
 # The formats the README promises, by Pillow's names; no other plugin is tried. Pillow reads many
 # more (JPEG 2000, ICO, TGA, PPM, ...) and some decode at full size in far more memory than their
-# pixels suggest: a 50-megapixel RGBA JPEG 2000 of 0.5 MB takes 1.2 GB to decode.
+# pixels suggest: a large RGBA JPEG 2000 of half a megabyte needs more than the function's 1 GB.
 # (MPO is opened by the JPEG plugin; HEIF is registered with its decoder, on the first HEIF upload.)
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")
-# A TIFF's pages are counted by walking them, which Pillow does in quadratic time (90,000 one-pixel
-# pages: 38 s): the result's ``frames`` counts at most this many.
+# A TIFF's pages are counted by walking them, which Pillow does in quadratic time (tens of thousands
+# of one-pixel pages outlast the function's timeout): the result's ``frames`` counts at most this many.
 MAX_FRAMES_COUNTED = 1000
 
 
