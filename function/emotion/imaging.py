@@ -24,11 +24,11 @@ BACKGROUND = 255  # transparent pixels are flattened onto white, as viewers show
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
 AVIF_BRANDS = frozenset({b"avif", b"avis"})
 DRAFT_FORMATS = ("JPEG", "MPO")  # decoded at a reduced scale on request (MPO: a camera's multi-picture JPEG)
-# The formats the README promises, by Pillow's names; no other plugin is tried. Pillow reads many
-# more (JPEG 2000, ICO, TGA, PPM, ...) and some decode at full size in far more memory than their
-# pixels suggest: a large RGBA JPEG 2000 of half a megabyte needs more than the function's 1 GB.
-# (MPO is opened by the JPEG plugin; HEIF is registered with its decoder, on the first HEIF upload.)
-FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")
+# The formats the README promises, by Pillow's names: any other is refused after its header is read,
+# before decoding. Pillow reads many more (JPEG 2000, ICO, TGA, PPM, ...), and some decode at full size
+# in far more memory than their pixels suggest: a large RGBA JPEG 2000 of half a megabyte needs more
+# than the function's 1 GB.
+FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF"})
 # A TIFF's pages are counted by walking them, which Pillow does in quadratic time (tens of thousands
 # of one-pixel pages outlast the function's timeout): the result's ``frames`` counts at most this many.
 MAX_FRAMES_COUNTED = 1000
@@ -93,12 +93,14 @@ def _decode(data: bytes, max_pixels: int, draft_size: int | None, color: bool = 
     if is_heif(data):
         register_heif_decoder()
     try:
-        im = Image.open(io.BytesIO(data), formats=_readable_formats())
+        im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ImageError("not_an_image", "the object is not an image format we can read") from None
     except Exception as exc:  # Pillow raises many types on hostile headers
         raise ImageError("corrupt", f"the image header could not be read: {exc}") from None
 
+    if im.format not in FORMATS:
+        raise ImageError("not_an_image", f"{im.format} is not an image format we read")
     width, height = im.size
     if width < 1 or height < 1:
         raise ImageError("corrupt", f"the image has no pixels ({width}x{height})")
@@ -123,14 +125,6 @@ def _decode(data: bytes, max_pixels: int, draft_size: int | None, color: bool = 
     oriented = (height, width) if swapped else (width, height)
     return DecodedImage(gray=gray, width=width, height=height, format=fmt, frames=frames,
                         oriented_width=oriented[0], oriented_height=oriented[1], color=rgb)
-
-
-def _readable_formats() -> tuple[str, ...]:
-    """FORMATS whose Pillow plugin is registered now (all but HEIF until its first upload). Their
-    plugins are imported by name, not by Image.init(), which would import Pillow's forty."""
-    from PIL import (AvifImagePlugin, BmpImagePlugin, GifImagePlugin, JpegImagePlugin,  # noqa: F401
-                     PngImagePlugin, TiffImagePlugin, WebPImagePlugin)
-    return tuple(f for f in FORMATS if f in Image.OPEN)
 
 
 def _frame_count(im: Image.Image) -> int:
