@@ -19,6 +19,7 @@ import random
 import sys
 import time
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -42,34 +43,41 @@ def load_detector():
     return load(FUNCTION / "model", DETECTOR)
 
 
-def largest_face_aspect(detector, image: Image.Image) -> float | None:
-    """Width over height of the largest face's box in ``image``, or None when none is found."""
-    faces = detector.detect(image.convert("RGB"))
+def box_aspect(faces: list) -> float | None:
+    """Width over height of the first (largest) face's box, or None when there is none."""
     if not faces:
         return None
     face = faces[0]
     return (face.x1 - face.x0) / (face.y1 - face.y0)
 
 
+def largest_face_aspect(detector, image: Image.Image) -> float | None:
+    """Width over height of the largest face's box in ``image``, or None when none is found."""
+    return box_aspect(detector.detect(image.convert("RGB")))
+
+
+@cache
+def function_settings():
+    """The function's settings, read once (as its module does at import)."""
+    from emotion.settings import Settings
+    return Settings.from_env()
+
+
 def photo_aspect(detector, path: Path) -> float | None:
     """The largest face's aspect in the photo at ``path``, decoded and searched as the function
     does it (its decoder, EXIF orientation and second look); None when no face is searched for
     or found."""
-    from emotion.analysis import find_faces
+    from emotion.analysis import classified_whole, find_faces
     from emotion.imaging import decode_image
-    from emotion.settings import Settings
 
-    settings = Settings.from_env()
+    settings = function_settings()
     color = getattr(detector, "wants_color", False)
     image = decode_image(path.read_bytes(), settings.max_image_pixels,
                          draft_size=settings.detection_draft_side, color=color)
-    if min(image.gray.size) <= settings.face_crop_max_side:
-        return None  # classified whole, never searched
+    if classified_whole(image.gray.size, settings):
+        return None  # never searched
     faces, whole = find_faces(detector, image.color if color else image.gray)
-    if whole or not faces:
-        return None
-    face = faces[0]
-    return (face.x1 - face.x0) / (face.y1 - face.y0)
+    return None if whole else box_aspect(faces)
 
 
 def training_face_aspect(detector, path: Path) -> float | None:

@@ -61,6 +61,11 @@ def is_face_crop_like(width: int, height: int) -> bool:
     return min(width, height) <= FACE_CROP_LIKE_MAX_SIDE and lo <= height / width <= hi
 
 
+def classified_whole(size: tuple[int, int], settings: Settings) -> bool:
+    """Whether a picture this size is a face crop too small to search, classified whole."""
+    return min(size) <= settings.face_crop_max_side
+
+
 def second_look(detector, image) -> list[Face]:
     """Faces found in ``image`` shrunk to SECOND_LOOK_SHARE of a mid-gray canvas of its own
     size, mapped back to its pixels."""
@@ -98,7 +103,7 @@ def analyze(data: bytes, settings: Settings, classifier: EmotionClassifier, dete
     timing["decode"] = _ms_since(started)
 
     started = time.perf_counter()
-    whole = not use_detector or min(gray.size) <= settings.face_crop_max_side
+    whole = not use_detector or classified_whole(gray.size, settings)
     if not whole:
         found, whole = find_faces(detector, image.color if color else gray)
     if not whole:
