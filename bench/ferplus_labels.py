@@ -7,7 +7,7 @@ dataset) asked ten. Each ``emotion4`` model (int8, through the function's classi
 preprocessing and views) is scored twice on FER2013's validation faces: against the folders'
 labels (the four folders' 2,570 faces: the figure the model card gives), and against FER+'s
 majority (the faces of all seven folders whose majority is one of the four, under that majority;
-ties as ``train.ferplus``). Writes ``ferplus_labels.json`` and ``.md`` into ``--out``.
+ties as ``train.ferplus.majority_label``). Writes ``ferplus_labels.json`` and ``.md`` into ``--out``.
 """
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ FOUR = ("happy", "neutral", "sad", "surprise")
 
 def labelled_faces(data: Path) -> list[tuple[Path, str, str | None]]:
     """Every validation face of the seven folders: (path, folder label, FER+ majority or None)."""
-    from train.ferplus import COLUMNS, _majority, read_votes
+    from train.ferplus import majority_label, read_votes, vote_key
     votes = read_votes(data)
     faces = []
     for folder in EMOTIONS:
         for path in sorted((data / "validation" / folder).glob("*.jpg")):
-            row = votes.get(f"validation/{folder}/{path.name}")
-            faces.append((path, folder, None if row is None else COLUMNS.get(_majority(row))))
+            row = votes.get(vote_key(path))
+            faces.append((path, folder, None if row is None else majority_label(row)))
     return faces
 
 

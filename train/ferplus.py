@@ -36,13 +36,15 @@ def read_votes(data_dir: Path) -> dict[str, dict[str, int]]:
         return {row["file"]: {c: int(row[c]) for c in VOTE_COLUMNS} for row in csv.DictReader(f)}
 
 
-def _key(path: Path) -> str:
+def vote_key(path: Path) -> str:
+    """A file's row name in ferplus.csv: ``split/emotion/file.jpg``."""
     return "/".join(Path(path).parts[-3:])
 
 
-def _majority(row: dict[str, int]) -> str:
-    """FER+'s majority column (ties: the first in VOTE_COLUMNS, neutral before the rest)."""
-    return max(VOTE_COLUMNS, key=lambda c: row[c])
+def majority_label(row: dict[str, int]) -> str | None:
+    """The project's label for FER+'s majority column (ties: the first in VOTE_COLUMNS, neutral
+    before the rest); None when the majority is contempt, unknown or not a face."""
+    return COLUMNS.get(max(VOTE_COLUMNS, key=lambda c: row[c]))
 
 
 def majority_split(split: Split, data_dir: Path, classes: tuple[str, ...]) -> tuple[Split, dict]:
@@ -55,10 +57,10 @@ def majority_split(split: Split, data_dir: Path, classes: tuple[str, ...]) -> tu
              "recruited": 0, "relabelled": 0}
     for i, path in enumerate(split.paths):
         folder = split.classes[split.labels[i]]
-        row = votes.get(_key(path))
+        row = votes.get(vote_key(path))
         if row is not None:
             stats["with_votes"] += 1
-        label = folder if row is None else COLUMNS.get(_majority(row))
+        label = folder if row is None else majority_label(row)
         stats["majority_disagrees"] += label != folder
         if label not in classes:
             continue
@@ -88,13 +90,12 @@ def targets(split: Split, data_dir: Path, mode: str) -> tuple[np.ndarray, np.nda
     y, keep = onehot.copy(), []
     matched = disagree = 0
     for i, path in enumerate(split.paths):
-        row = votes.get(_key(path))
+        row = votes.get(vote_key(path))
         if row is None:
             keep.append(i)
             continue
         matched += 1
-        majority = _majority(row)
-        agrees = COLUMNS.get(majority) == split.classes[split.labels[i]]
+        agrees = majority_label(row) == split.classes[split.labels[i]]
         disagree += not agrees
         if mode == "drop":
             if agrees:
