@@ -142,13 +142,13 @@ def _frame_count(im: Image.Image) -> int:
 
 
 _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "RGBa", "La", "I", "F", "CMYK", "YCbCr"}
-_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")  # Image.reduce refuses these: reduced as "I"
+_SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N"}  # Image.reduce refuses these: reduced as "I"
 
 
 def _shrink(im: Image.Image, short_side: int | None) -> Image.Image:
     """Reduce a huge decoded image by an integer factor (box filter) before any conversion, so
     a 50-megapixel upload is converted at a few megapixels: memory and time stay small."""
-    if not short_side or min(im.size) < 2 * short_side or (im.mode not in _REDUCIBLE and im.mode not in _SIXTEEN_BIT):
+    if not short_side or min(im.size) < 2 * short_side or im.mode not in _REDUCIBLE | _SIXTEEN_BIT:
         return im
     factor = min(im.size) // short_side
     if im.mode in _SIXTEEN_BIT:  # reduced as the same values in 32 bits, then 16 again for to_gray's scale
@@ -158,7 +158,7 @@ def _shrink(im: Image.Image, short_side: int | None) -> Image.Image:
 
 def to_gray(im: Image.Image) -> Image.Image:
     """Any Pillow mode to 8-bit gray: 16-bit and float are rescaled, transparency flattened."""
-    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+    if im.mode in _SIXTEEN_BIT or im.mode in ("I", "F"):
         arr = np.asarray(im, dtype=np.float64)
         top = 65535.0 if im.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
         if im.mode == "F":
