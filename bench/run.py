@@ -26,6 +26,7 @@ import zipfile
 from datetime import date
 from pathlib import Path
 
+from bench.worker import HANDLER_CANDIDATES
 from train.config import DEFAULT_DATA_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,6 @@ TFLITE_RUNTIME_PINS = ["tflite-runtime==2.14.0", "numpy==1.26.4", "pillow==12.2.
 PRICE_DATE = "2026-11-27"
 PRICE_PER_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 PRICE_PER_REQUEST = 0.20 / 1_000_000
-HANDLER_CANDIDATES = ("litert-int8", "previous-pins-int8", "tflite-runtime-int8")
 CANDIDATES = {
     "litert-int8": "our handler path: int8 on LiteRT's C API (ai-edge-litert 2.3.0, Python 3.13), as deployed",
     "previous-pins-int8": f"the handler code and models of {PREVIOUS_COMMIT[:7]} on the previous pins "

@@ -156,8 +156,12 @@ class FerNet(Candidate):
         return self.model.run(x.reshape(spec.shape).astype(spec.dtype))[0][0].astype(float).tolist()
 
 
+HANDLER_CANDIDATES = ("litert-int8", "previous-pins-int8", "tflite-runtime-int8")  # the function's own path
+CANDIDATE_NAMES = (*HANDLER_CANDIDATES, "litert-float", "tensorflow-float", "fer-net")  # bench/run.py describes each
+
+
 def make(name: str) -> Candidate:
-    if name in ("litert-int8", "previous-pins-int8", "tflite-runtime-int8"):
+    if name in HANDLER_CANDIDATES:
         return Handler()
     if name == "litert-float":
         return FloatLiteRT(Path(os.environ["BENCH_FLOAT_TFLITE"]))
@@ -205,8 +209,7 @@ def timed(fn, arg, repeats: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("candidate", choices=["litert-int8", "previous-pins-int8", "tflite-runtime-int8", "litert-float",
-                                 "tensorflow-float", "fer-net"],
+    parser.add_argument("candidate", choices=CANDIDATE_NAMES,
                         help="the runtime and model measured; the int8 ones run the function's own handler in "
                              "whatever environment runs this script")
     parser.add_argument("mode", choices=["cold", "warm", "accuracy", "accuracy7", "photo"],
